@@ -1,0 +1,144 @@
+//! Server configuration: where to listen, which CPUs to run on, and every named limit.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Most header fields a request may carry; the upper bound of [`Limits::max_headers`].
+///
+/// Header positions are kept inline in each [`Request`](crate::Request) (8 bytes each), so
+/// this bounds the request's size; hyper's default is the same 100.
+pub const HEADER_CAPACITY: usize = 100;
+
+/// Largest head ringpin can index: header offsets are `u16`.
+pub const HEAD_CAPACITY: usize = u16::MAX as usize;
+
+/// Everything the engine needs to run. Build with [`Config::default`] and the `with_*`
+/// methods, or set the public fields directly.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The address every shard listens on (one `SO_REUSEPORT` socket per shard).
+    /// Default `127.0.0.1:8080`. Port 0 picks a free port, shared by all shards.
+    pub addr: SocketAddr,
+    /// The CPUs to run one shard each on. `None` (default): every CPU in the process's
+    /// affinity mask (`sched_getaffinity`), so `taskset`, cpusets and Kubernetes decide.
+    /// An explicit list must name online CPUs inside that mask.
+    pub cpus: Option<Vec<usize>>,
+    /// `listen(2)` backlog of each shard's socket, in connections. Default 4096; the kernel
+    /// caps it at `net.core.somaxconn`.
+    pub backlog: u32,
+    /// Protocol limits; see [`Limits`].
+    pub limits: Limits,
+    /// How long a drain waits for in-flight requests before shards stop anyway. Default 10 s.
+    pub shutdown_grace: Duration,
+    /// After an error response, how long the connection keeps reading (and discarding) what
+    /// the client still sends before closing, so the client reads the error instead of a
+    /// reset (nginx's lingering close). Default 2 s.
+    pub linger: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            cpus: None,
+            backlog: 4096,
+            limits: Limits::default(),
+            shutdown_grace: Duration::from_secs(10),
+            linger: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Config {
+    /// Sets [`Config::addr`].
+    pub fn with_addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Sets [`Config::cpus`].
+    pub fn with_cpus(mut self, cpus: Vec<usize>) -> Self {
+        self.cpus = Some(cpus);
+        self
+    }
+
+    /// Sets [`Config::backlog`].
+    pub fn with_backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Sets [`Config::limits`].
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`Config::shutdown_grace`].
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+}
+
+/// Protocol limits. Each names its unit, its default and the status sent when it is
+/// exceeded; the connection is closed after any of those answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest request line, in bytes including CRLF. Default 8 KiB (nginx's
+    /// `large_client_header_buffers`). Exceeding it: 414.
+    pub max_request_line_bytes: usize,
+    /// Longest head (request line, fields and the empty line), in bytes. Default 16 KiB,
+    /// at most [`HEAD_CAPACITY`]. Exceeding it: 431.
+    pub max_head_bytes: usize,
+    /// Most header fields in one head. Default and maximum [`HEADER_CAPACITY`]. Exceeding
+    /// it: 431.
+    pub max_headers: usize,
+    /// Largest request body, in bytes after chunked decoding. Default 1 MiB (nginx's
+    /// `client_max_body_size`). Exceeding it: 413, sent before the body is read when
+    /// Content-Length announces it.
+    pub max_body_bytes: u64,
+    /// Most bytes of chunk extensions in one body (all chunk lines together). Default 4 KiB.
+    /// Exceeding it: 400.
+    pub max_chunk_extension_bytes: usize,
+    /// Largest trailer section of a chunked body, in bytes. Default 8 KiB. Exceeding it: 431.
+    pub max_trailer_bytes: usize,
+    /// Most empty lines (CRLF) tolerated before a request line (RFC 9112 §2.2 asks servers to
+    /// ignore at least one). Default 4. Exceeding it: 400.
+    pub max_empty_lines: usize,
+    /// Most pipelined requests answered before their responses are written and the shard
+    /// yields to other connections. Default 64 requests. Bounds the write buffer.
+    pub max_pipelined_requests: usize,
+    /// Initial read buffer of a connection, in bytes. Default 8 KiB; grows up to the head and
+    /// body limits when a request needs it.
+    pub read_buffer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_line_bytes: 8 * 1024,
+            max_head_bytes: 16 * 1024,
+            max_headers: HEADER_CAPACITY,
+            max_body_bytes: 1024 * 1024,
+            max_chunk_extension_bytes: 4 * 1024,
+            max_trailer_bytes: 8 * 1024,
+            max_empty_lines: 4,
+            max_pipelined_requests: 64,
+            read_buffer_bytes: 8 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits with every field clamped into the range the engine supports.
+    pub(crate) fn clamped(&self) -> Limits {
+        let mut l = self.clone();
+        l.max_head_bytes = l.max_head_bytes.clamp(64, HEAD_CAPACITY);
+        l.max_request_line_bytes = l.max_request_line_bytes.clamp(16, l.max_head_bytes);
+        l.max_headers = l.max_headers.min(HEADER_CAPACITY);
+        l.max_pipelined_requests = l.max_pipelined_requests.max(1);
+        l.read_buffer_bytes = l.read_buffer_bytes.max(512);
+        l
+    }
+}

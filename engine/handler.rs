@@ -1,0 +1,28 @@
+//! What the engine calls for each request: an async function from request to response.
+
+use std::future::Future;
+
+use crate::request::Request;
+use crate::response::Response;
+
+/// Answers requests on one shard. Any `Fn(Request) -> impl Future<Output = Response>` is a
+/// handler; it need not be `Send`, because it never leaves the shard that built it.
+pub trait Handler: 'static {
+    /// The future that produces the response.
+    type Future: Future<Output = Response> + 'static;
+
+    /// Handles one request.
+    fn call(&self, request: Request) -> Self::Future;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Request) -> Fut + 'static,
+    Fut: Future<Output = Response> + 'static,
+{
+    type Future = Fut;
+
+    fn call(&self, request: Request) -> Fut {
+        self(request)
+    }
+}

@@ -1,0 +1,486 @@
+//! Parsing and validating a request head: a pure function over bytes, no I/O, no allocation.
+//!
+//! httparse tokenises the request line and fields; everything it is lenient about (bare LF,
+//! non-ASCII targets, framing headers it does not interpret) is checked here, per RFC 9112.
+
+use std::mem::MaybeUninit;
+
+use crate::config::{Limits, HEADER_CAPACITY};
+use crate::error::RequestError;
+
+/// A byte range inside the head buffer. Heads are at most [`crate::config::HEAD_CAPACITY`]
+/// bytes, so `u16` offsets keep a request's field index small (8 bytes a field).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub start: u16,
+    pub end: u16,
+}
+
+impl Span {
+    fn of(base: &[u8], part: &[u8]) -> Span {
+        // Both slices come from the same head buffer; `part` lies inside `base`.
+        let start = (part.as_ptr() as usize).saturating_sub(base.as_ptr() as usize);
+        Span {
+            start: start as u16,
+            end: (start + part.len()) as u16,
+        }
+    }
+
+    fn sub(self, from: usize, to: usize) -> Span {
+        Span {
+            start: self.start + from as u16,
+            end: self.start + to as u16,
+        }
+    }
+
+    pub fn slice(self, buf: &[u8]) -> &[u8] {
+        buf.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// Protocol version of a request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0: closes after the response unless `Connection: keep-alive` is asked.
+    Http10,
+    /// HTTP/1.1: persistent unless `Connection: close`.
+    Http11,
+}
+
+/// How the body of a request is delimited (RFC 9112 §6.3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    Empty,
+    /// `Content-Length` bytes follow the head.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// One field line: name and value ranges.
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct FieldSpan {
+    pub name: Span,
+    pub value: Span,
+}
+
+/// Everything learned from a head, as ranges into its bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct Head {
+    pub method: Span,
+    pub target: Span,
+    pub path: Span,
+    pub query: Option<Span>,
+    pub version: Version,
+    pub framing: Framing,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+    pub field_count: u8,
+    pub fields: [FieldSpan; HEADER_CAPACITY],
+}
+
+/// Where the scan for the end of a head stands, so each read re-scans only new bytes.
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct HeadScan {
+    scanned: usize,
+    line_end_seen: bool,
+}
+
+impl HeadScan {
+    /// Looks for the empty line that ends the head, starting where the last call stopped.
+    /// Returns the head's length (through its final CRLF) once complete, `None` while
+    /// partial, or an error for a bare line ending or an exceeded limit.
+    pub fn find_end(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, RequestError> {
+        let from = self.scanned;
+        let new = buf.get(from..).unwrap_or_default();
+        for offset in memchr::memchr2_iter(b'\r', b'\n', new) {
+            let i = from + offset;
+            if buf.get(i) == Some(&b'\r') {
+                match buf.get(i + 1) {
+                    Some(b'\n') => continue,
+                    Some(_) => return Err(RequestError::BareLineEnding),
+                    None => {
+                        // The CR is the last byte read: decide when its successor arrives.
+                        self.scanned = i;
+                        return self.check_partial(buf.len(), limits);
+                    }
+                }
+            }
+            // A LF: it must follow a CR.
+            if i == 0 || buf.get(i - 1) != Some(&b'\r') {
+                return Err(RequestError::BareLineEnding);
+            }
+            if !self.line_end_seen {
+                if i + 1 > limits.max_request_line_bytes {
+                    return Err(RequestError::RequestLineTooLong);
+                }
+                self.line_end_seen = true;
+            } else if i >= 3 && buf.get(i - 3..i - 1) == Some(b"\r\n") {
+                let len = i + 1;
+                if len > limits.max_head_bytes {
+                    return Err(RequestError::HeadTooLarge);
+                }
+                return Ok(Some(len));
+            }
+        }
+        self.scanned = buf.len();
+        self.check_partial(buf.len(), limits)
+    }
+
+    fn check_partial(&self, len: usize, limits: &Limits) -> Result<Option<usize>, RequestError> {
+        if !self.line_end_seen && len > limits.max_request_line_bytes {
+            Err(RequestError::RequestLineTooLong)
+        } else if len > limits.max_head_bytes {
+            Err(RequestError::HeadTooLarge)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Parses and validates a complete head (`buf` ends with the empty line, as found by
+/// [`HeadScan::find_end`]).
+pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Head, RequestError> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADER_CAPACITY];
+    let slots = slots
+        .get_mut(..limits.max_headers.min(HEADER_CAPACITY))
+        .unwrap_or_default();
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(buf, slots) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(RequestError::InvalidRequestLine),
+        Err(e) => return Err(map_httparse_error(e, buf)),
+    }
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(RequestError::InvalidRequestLine);
+    };
+    let version = if minor == 0 {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+    let method_span = Span::of(buf, method.as_bytes());
+    let target_span = Span::of(buf, target.as_bytes());
+    let (path, query) = split_target(method.as_bytes(), target.as_bytes(), target_span)?;
+
+    let mut head = Head {
+        method: method_span,
+        target: target_span,
+        path,
+        query,
+        version,
+        framing: Framing::Empty,
+        keep_alive: version == Version::Http11,
+        expect_continue: false,
+        field_count: 0,
+        fields: [FieldSpan::default(); HEADER_CAPACITY],
+    };
+    let mut hosts = 0usize;
+    let mut content_length: Option<u64> = None;
+    let mut te = TransferCodings::default();
+    let (mut close, mut keep_alive) = (false, false);
+    for (slot, field) in head.fields.iter_mut().zip(req.headers.iter()) {
+        let value = trim_ows(field.value);
+        *slot = FieldSpan {
+            name: Span::of(buf, field.name.as_bytes()),
+            value: Span::of(buf, value),
+        };
+        head.field_count += 1;
+        let name = field.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"host") {
+            hosts += 1;
+            if !value.iter().all(|&b| is_host_byte(b)) {
+                return Err(RequestError::InvalidHost);
+            }
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            if content_length.is_some() {
+                return Err(RequestError::InvalidContentLength);
+            }
+            content_length = Some(parse_content_length(value)?);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            te.add(value)?;
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in list_items(value) {
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case(b"expect") && version == Version::Http11 {
+            if value.eq_ignore_ascii_case(b"100-continue") {
+                head.expect_continue = true;
+            } else if !value.is_empty() {
+                return Err(RequestError::UnsupportedExpectation);
+            }
+        }
+    }
+    match (version, hosts) {
+        (Version::Http11, 1) | (Version::Http10, 0 | 1) => {}
+        _ => return Err(RequestError::InvalidHostCount),
+    }
+    head.keep_alive = !close && (version == Version::Http11 || keep_alive);
+    head.framing = match (te.present, content_length) {
+        (true, Some(_)) => return Err(RequestError::ConflictingFraming),
+        (true, None) => te.framing(version)?,
+        (false, Some(0)) | (false, None) => Framing::Empty,
+        (false, Some(n)) if n > limits.max_body_bytes => return Err(RequestError::BodyTooLarge),
+        (false, Some(n)) => Framing::Length(n),
+    };
+    if head.framing == Framing::Empty {
+        head.expect_continue = false;
+    }
+    Ok(head)
+}
+
+#[cold]
+fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> RequestError {
+    match e {
+        httparse::Error::TooManyHeaders => RequestError::TooManyHeaders,
+        httparse::Error::Token => RequestError::InvalidMethod,
+        httparse::Error::HeaderName | httparse::Error::HeaderValue => RequestError::InvalidHeader,
+        httparse::Error::Version if looks_like_http_version(buf) => {
+            RequestError::UnsupportedVersion
+        }
+        httparse::Error::NewLine => {
+            // A CRLF that ends the request line early, or a field line that is not one.
+            match memchr::memchr(b'\n', buf) {
+                Some(end) if buf.get(end + 1..).is_some_and(|rest| !rest.is_empty()) => {
+                    if request_line_is_well_formed(buf.get(..end).unwrap_or_default()) {
+                        RequestError::InvalidHeader
+                    } else {
+                        RequestError::InvalidRequestLine
+                    }
+                }
+                _ => RequestError::InvalidRequestLine,
+            }
+        }
+        _ => RequestError::InvalidRequestLine,
+    }
+}
+
+/// `HTTP/` DIGIT `.` DIGIT at the end of the request line: a version we understand the shape
+/// of but do not speak (HTTP/2.0, the h2 preface, HTTP/1.2): 505 rather than 400.
+fn looks_like_http_version(buf: &[u8]) -> bool {
+    let line_end = memchr::memchr(b'\r', buf).unwrap_or(buf.len());
+    let line = buf.get(..line_end).unwrap_or_default();
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+        if major.is_ascii_digit() && minor.is_ascii_digit())
+}
+
+fn request_line_is_well_formed(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    line.split(|&b| b == b' ').count() == 3
+        && (line.ends_with(b"HTTP/1.1") || line.ends_with(b"HTTP/1.0"))
+}
+
+/// Splits the request-target into path and query after checking its form (RFC 9112 §3.2).
+fn split_target(
+    method: &[u8],
+    target: &[u8],
+    span: Span,
+) -> Result<(Span, Option<Span>), RequestError> {
+    if !target.iter().all(|&b| is_target_byte(b)) {
+        return Err(RequestError::InvalidTarget);
+    }
+    let is_connect = method == b"CONNECT";
+    match target.first() {
+        Some(b'/') if !is_connect => Ok(split_query(target, span, 0)),
+        Some(b'*') if target.len() == 1 && method == b"OPTIONS" => Ok((span, None)),
+        Some(_) if is_connect => {
+            if is_authority(target) {
+                Ok((span, None))
+            } else {
+                Err(RequestError::InvalidTarget)
+            }
+        }
+        Some(_) => {
+            // absolute-form: scheme "://" authority path-abempty [ "?" query ]
+            let sep = memchr::memmem::find(target, b"://").ok_or(RequestError::InvalidTarget)?;
+            let scheme = target.get(..sep).unwrap_or_default();
+            let scheme_ok = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+                && scheme
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            let rest_at = sep + 3;
+            let rest = target.get(rest_at..).unwrap_or_default();
+            let path_at = rest_at
+                + rest
+                    .iter()
+                    .position(|&b| b == b'/' || b == b'?')
+                    .unwrap_or(rest.len());
+            let authority = target.get(rest_at..path_at).unwrap_or_default();
+            if !scheme_ok || authority.is_empty() || !authority.iter().all(|&b| is_host_byte(b)) {
+                return Err(RequestError::InvalidTarget);
+            }
+            Ok(split_query(target, span, path_at))
+        }
+        None => Err(RequestError::InvalidTarget),
+    }
+}
+
+fn split_query(target: &[u8], span: Span, path_at: usize) -> (Span, Option<Span>) {
+    match memchr::memchr(b'?', target) {
+        Some(q) if q >= path_at => (span.sub(path_at, q), Some(span.sub(q + 1, target.len()))),
+        _ => (span.sub(path_at, target.len()), None),
+    }
+}
+
+/// `uri-host ":" port` for CONNECT.
+fn is_authority(target: &[u8]) -> bool {
+    match memchr::memrchr(b':', target) {
+        Some(colon) => {
+            let (host, port) = (
+                target.get(..colon).unwrap_or_default(),
+                target.get(colon + 1..).unwrap_or_default(),
+            );
+            !host.is_empty()
+                && host.iter().all(|&b| is_host_byte(b) && b != b'@')
+                && !port.is_empty()
+                && port.len() <= 5
+                && port.iter().all(u8::is_ascii_digit)
+        }
+        None => false,
+    }
+}
+
+/// Visible ASCII except `#` (fragments are never sent) and the bytes httparse already
+/// refuses. Non-ASCII must be percent-encoded (RFC 3986 §2.1): refused, where httparse
+/// accepts it.
+fn is_target_byte(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b) && b != b'#'
+}
+
+/// Bytes of `uri-host [ ":" port ]`: unreserved, pct-encoded, sub-delims, IP literals.
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'%'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'['
+                | b']'
+                | b'@'
+        )
+}
+
+/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no list, no whitespace inside.
+fn parse_content_length(value: &[u8]) -> Result<u64, RequestError> {
+    if value.is_empty() {
+        return Err(RequestError::InvalidContentLength);
+    }
+    value.iter().try_fold(0u64, |n, &b| {
+        if !b.is_ascii_digit() {
+            return Err(RequestError::InvalidContentLength);
+        }
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(RequestError::BodyTooLarge)
+    })
+}
+
+/// The transfer codings of every Transfer-Encoding field, in order.
+#[derive(Default)]
+struct TransferCodings {
+    present: bool,
+    chunked_count: u8,
+    last_is_chunked: bool,
+    other: bool,
+}
+
+impl TransferCodings {
+    fn add(&mut self, value: &[u8]) -> Result<(), RequestError> {
+        self.present = true;
+        for coding in list_items(value) {
+            let name = coding
+                .split(|&b| b == b';')
+                .next()
+                .map(trim_ows)
+                .unwrap_or_default();
+            if name.is_empty() || !name.iter().all(|&b| is_token_byte(b)) {
+                return Err(RequestError::InvalidTransferEncoding);
+            }
+            let chunked = name.eq_ignore_ascii_case(b"chunked");
+            if chunked {
+                if coding.len() != name.len() {
+                    // chunked takes no parameters.
+                    return Err(RequestError::InvalidTransferEncoding);
+                }
+                self.chunked_count = self.chunked_count.saturating_add(1);
+            } else {
+                self.other = true;
+            }
+            self.last_is_chunked = chunked;
+        }
+        Ok(())
+    }
+
+    fn framing(&self, version: Version) -> Result<Framing, RequestError> {
+        if version == Version::Http10 || !self.last_is_chunked || self.chunked_count != 1 {
+            Err(RequestError::InvalidTransferEncoding)
+        } else if self.other {
+            Err(RequestError::UnsupportedTransferCoding)
+        } else {
+            Ok(Framing::Chunked)
+        }
+    }
+}
+
+/// The non-empty elements of a comma-separated list, each trimmed of optional whitespace.
+pub(crate) fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|item| !item.is_empty())
+}
+
+/// Strips leading and trailing spaces and tabs.
+pub(crate) fn trim_ows(mut value: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = value {
+        value = rest;
+    }
+    value
+}
+
+/// `tchar` (RFC 9110 §5.6.2).
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}

@@ -1,0 +1,68 @@
+//! ringpin is an embeddable HTTP/1.1 engine for latency-critical services on Linux.
+//!
+//! One glommio executor (a *shard*) runs pinned on each CPU it is given. Each shard owns its
+//! own `SO_REUSEPORT` listening socket, the connections the kernel hands it, and whatever
+//! state its handler keeps: nothing is shared between cores, so nothing is locked. Socket I/O
+//! goes through io_uring; requests are parsed in place (httparse over `bytes` buffers) and
+//! reach the handler as slices of the read buffer.
+//!
+//! # Layout
+//!
+//! A request's path through the modules, in order:
+//!
+//! - `server`: binds one socket per shard (`listener`), picks the CPUs (`cpus`), starts the
+//!   shards and returns a [`ServerHandle`].
+//! - `shard`: the pinned executor; accepts connections and runs the drain.
+//! - `conn`: one connection's loop: read, decode every complete request, call the
+//!   [`Handler`], encode all responses into one buffer, write once, keep alive or close.
+//! - `decode`: bytes to requests, resumable at any byte: `head` (request line and fields,
+//!   validated per RFC 9112), then the body by Content-Length or `chunked`.
+//! - `request` / `response`: what the handler sees and returns; `encode` writes responses.
+//! - `error`: why a request was refused, each reason mapped to one status code.
+//! - `date`: the per-shard `Date` header; `sys`: the only `unsafe` code.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use ringpin::{Config, Response, Server};
+//!
+//! fn main() -> std::io::Result<()> {
+//!     Server::new(Config::default()).run(|_shard| {
+//!         |request: ringpin::Request| async move {
+//!             match request.path() {
+//!                 "/" => Response::text("Hello, World!"),
+//!                 _ => Response::new(404),
+//!             }
+//!         }
+//!     })
+//! }
+//! ```
+#![deny(missing_docs)]
+
+mod chunked;
+mod config;
+mod conn;
+mod cpus;
+mod date;
+mod decode;
+mod encode;
+mod error;
+mod handler;
+mod head;
+mod listener;
+mod request;
+mod response;
+mod server;
+mod shard;
+mod sys;
+
+pub use config::{Config, Limits, HEADER_CAPACITY, HEAD_CAPACITY};
+pub use cpus::{affinity_mask, online_cpus, parse_cpu_list};
+pub use encode::reason_phrase;
+pub use error::RequestError;
+pub use handler::Handler;
+pub use head::Version;
+pub use request::Request;
+pub use response::Response;
+pub use server::{Server, ServerHandle, ShutdownTrigger};
+pub use shard::{current_shard, ShardInfo};

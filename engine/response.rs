@@ -1,0 +1,174 @@
+//! The response a handler returns: status, a few fields and a body, built without copying.
+
+use std::cell::RefCell;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+
+use crate::error::RequestError;
+use crate::head::is_token_byte;
+
+/// An HTTP response. The engine adds `Date`, `Content-Length` and `Connection` itself;
+/// fields a handler sets with those names are ignored.
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub(crate) status: u16,
+    pub(crate) content_type: Option<Bytes>,
+    pub(crate) headers: Vec<(Bytes, Bytes)>,
+    pub(crate) body: Bytes,
+    pub(crate) close: bool,
+}
+
+thread_local! {
+    /// Per-shard scratch buffer that JSON bodies are serialised into. Split-off bodies share
+    /// it, and once they are written and dropped its space is reused: no allocation per
+    /// response in the steady state.
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Capacity the JSON scratch buffer is topped up to when it runs low.
+const SCRATCH_BYTES: usize = 16 * 1024;
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            content_type: None,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            close: false,
+        }
+    }
+
+    /// `200 OK`, `text/plain; charset=utf-8`.
+    pub fn text(body: impl Into<Bytes>) -> Response {
+        Response::new(200)
+            .with_content_type("text/plain; charset=utf-8")
+            .with_body(body)
+    }
+
+    /// `200 OK` with raw bytes, `application/octet-stream`.
+    pub fn bytes(body: impl Into<Bytes>) -> Response {
+        Response::new(200)
+            .with_content_type("application/octet-stream")
+            .with_body(body)
+    }
+
+    /// `200 OK` with a body that is already JSON, `application/json`.
+    pub fn json_bytes(body: impl Into<Bytes>) -> Response {
+        Response::new(200)
+            .with_content_type("application/json")
+            .with_body(body)
+    }
+
+    /// `200 OK` with `value` serialised as JSON (sonic-rs) into the shard's scratch buffer.
+    /// A value that cannot be serialised gives `500` with a JSON error body.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Response {
+        match serialize_json(value) {
+            Some(body) => Response::json_bytes(body),
+            None => Response::new(500)
+                .with_content_type("application/json")
+                .with_body(Bytes::from_static(
+                    br#"{"error":"response serialisation failed"}"#,
+                )),
+        }
+    }
+
+    /// The error answer for a refused request: its status, a one-line reason, and a close.
+    pub fn from_error(error: RequestError) -> Response {
+        Response::new(error.status())
+            .with_content_type("text/plain; charset=utf-8")
+            .with_body(Bytes::from_static(error.reason().as_bytes()))
+            .with_close()
+    }
+
+    /// Sets the status code.
+    pub fn with_status(mut self, status: u16) -> Response {
+        self.status = status;
+        self
+    }
+
+    /// Sets `Content-Type`.
+    pub fn with_content_type(mut self, value: &'static str) -> Response {
+        self.content_type = Some(Bytes::from_static(value.as_bytes()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Response {
+        self.body = body.into();
+        self
+    }
+
+    /// Adds a field. A name that is not a token, a value with CR, LF or NUL, or a field the
+    /// engine owns (`Content-Length`, `Transfer-Encoding`, `Connection`, `Date`) is dropped
+    /// and logged: a handler can never inject a line into the head.
+    pub fn with_header(mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> Response {
+        let (name, value) = (name.into(), value.into());
+        let valid_name = !name.is_empty() && name.iter().all(|&b| is_token_byte(b));
+        let valid_value = value
+            .iter()
+            .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+        let owned = [
+            &b"content-length"[..],
+            b"transfer-encoding",
+            b"connection",
+            b"date",
+        ]
+        .iter()
+        .any(|owned| name.eq_ignore_ascii_case(owned));
+        if valid_name && valid_value && !owned {
+            if name.eq_ignore_ascii_case(b"content-type") {
+                self.content_type = Some(value);
+            } else {
+                self.headers.push((name, value));
+            }
+        } else {
+            log::warn!(
+                "dropped response field {:?}",
+                String::from_utf8_lossy(&name)
+            );
+        }
+        self
+    }
+
+    /// Asks the engine to close the connection after this response.
+    pub fn with_close(mut self) -> Response {
+        self.close = true;
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The value of the first added field named `name`, or Content-Type.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        if name.eq_ignore_ascii_case("content-type") {
+            return self.content_type.as_deref();
+        }
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| &v[..])
+    }
+}
+
+fn serialize_json<T: Serialize + ?Sized>(value: &T) -> Option<Bytes> {
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        if scratch.capacity() - scratch.len() < 512 {
+            scratch.reserve(SCRATCH_BYTES);
+        }
+        let ok = sonic_rs::to_writer((&mut *scratch).writer(), value).is_ok();
+        let body = scratch.split().freeze();
+        ok.then_some(body)
+    })
+}

@@ -1,0 +1,203 @@
+//! Starting shards, and the handle an embedder keeps to stop and join them.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use crate::config::Config;
+use crate::cpus::select_cpus;
+use crate::handler::Handler;
+use crate::listener::bind_group;
+use crate::shard::{run_shard, ShardInfo, ShardStart};
+
+/// An HTTP/1.1 server: one shard per CPU, each with its own listener.
+///
+/// ```no_run
+/// use ringpin::{Config, Response, Server};
+///
+/// let handle = Server::new(Config::default())
+///     .serve(|_shard| |_request| async { Response::text("Hello, World!") })
+///     .expect("server starts");
+/// handle.join().expect("server stops cleanly");
+/// ```
+pub struct Server {
+    config: Config,
+}
+
+impl Server {
+    /// A server with `config`.
+    pub fn new(config: Config) -> Server {
+        Server { config }
+    }
+
+    /// Binds every shard's socket, starts the shards, and returns once all of them accept
+    /// connections. `factory` runs once on each shard thread and builds that shard's handler
+    /// (and whatever state it owns).
+    ///
+    /// Errors (a bad CPU list, an address in use, an executor that cannot start) come back
+    /// here; no shard is left running then.
+    pub fn serve<F, H>(self, factory: F) -> io::Result<ServerHandle>
+    where
+        F: Fn(&ShardInfo) -> H + Send + Sync + 'static,
+        H: Handler,
+    {
+        let cpus = select_cpus(self.config.cpus.as_deref())?;
+        let (addr, sockets) = bind_group(self.config.addr, self.config.backlog, cpus.len())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let factory = Arc::new(factory);
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut handle = ServerHandle {
+            addr,
+            shards: Vec::with_capacity(cpus.len()),
+            stop: stop.clone(),
+            threads: Vec::with_capacity(cpus.len()),
+        };
+        for (id, (cpu, listener)) in cpus.iter().zip(sockets).enumerate() {
+            let info = ShardInfo {
+                id,
+                cpu: *cpu,
+                shard_count: cpus.len(),
+            };
+            let start = ShardStart {
+                info,
+                listener,
+                config: self.config.clone(),
+                factory: factory.clone(),
+                stop: stop.clone(),
+                ready: ready_tx.clone(),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("ringpin-shard-{id}"))
+                .spawn(move || run_shard(start));
+            match thread {
+                Ok(thread) => {
+                    handle.shards.push(info);
+                    handle.threads.push(thread);
+                }
+                Err(e) => {
+                    handle.abort();
+                    return Err(e);
+                }
+            }
+        }
+        drop(ready_tx);
+        for _ in 0..handle.threads.len() {
+            let started = ready_rx
+                .recv()
+                .unwrap_or_else(|_| Err(io::Error::other("a shard thread died while starting")));
+            if let Err(e) = started {
+                handle.abort();
+                return Err(e);
+            }
+        }
+        log::info!(
+            "ringpin listening on {addr}; shards -> CPUs: {}",
+            handle
+                .shards
+                .iter()
+                .map(|s| format!("{}->{}", s.id, s.cpu))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        Ok(handle)
+    }
+
+    /// [`Server::serve`], then blocks until the server has shut down.
+    pub fn run<F, H>(self, factory: F) -> io::Result<()>
+    where
+        F: Fn(&ShardInfo) -> H + Send + Sync + 'static,
+        H: Handler,
+    {
+        self.serve(factory)?.join()
+    }
+}
+
+/// Controls a running server. Dropping it leaves the server running.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    shards: Vec<ShardInfo>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the shards listen on (with the real port when port 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shards and the CPU each is pinned to.
+    pub fn shards(&self) -> &[ShardInfo] {
+        &self.shards
+    }
+
+    /// A cloneable trigger that starts the drain from any thread (a signal handler's
+    /// thread, a test).
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        ShutdownTrigger(self.stop.clone())
+    }
+
+    /// Starts a graceful drain: every shard stops accepting, answers in-flight requests with
+    /// `Connection: close`, closes idle connections, and stops within the grace period.
+    /// Returns at once; [`ServerHandle::join`] waits.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Waits until every shard has stopped.
+    pub fn join(self) -> io::Result<()> {
+        let mut result = Ok(());
+        for thread in self.threads {
+            if thread.join().is_err() {
+                result = Err(io::Error::other("a shard thread panicked"));
+            }
+        }
+        result
+    }
+
+    fn abort(&mut self) {
+        self.shutdown();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts a server's drain from any thread; see [`ServerHandle::shutdown`].
+#[derive(Clone, Debug)]
+pub struct ShutdownTrigger(Arc<AtomicBool>);
+
+impl ShutdownTrigger {
+    /// Starts the drain.
+    pub fn shutdown(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+impl ServerHandle {
+    /// Opts in to draining on SIGTERM and SIGINT: a small thread (`ringpin-signals`, unpinned,
+    /// asleep until a signal arrives) starts the drain on the first one. A second signal
+    /// during the drain exits the process at once.
+    pub fn shutdown_on_signals(&self) -> io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+        let trigger = self.shutdown_trigger();
+        std::thread::Builder::new()
+            .name("ringpin-signals".into())
+            .spawn(move || {
+                let mut received = 0;
+                for signal in signals.forever() {
+                    received += 1;
+                    if received > 1 {
+                        log::warn!("second signal {signal}: exiting without draining");
+                        std::process::exit(1);
+                    }
+                    log::info!("signal {signal}: draining");
+                    trigger.shutdown();
+                }
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! A shard: one glommio executor pinned to one CPU, with its own listener and connections.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use futures_lite::future;
+use glommio::net::TcpListener;
+use glommio::timer::Timer;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::config::{Config, Limits};
+use crate::conn::serve_conn;
+use crate::date;
+use crate::handler::Handler;
+use crate::sys;
+
+/// How often each shard looks at the clock (for `Date`) and at the stop flag.
+const CLOCK_TICK: Duration = Duration::from_millis(50);
+
+/// How long accept pauses after an error such as running out of file descriptors, so the
+/// shard neither spins nor crashes.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Identity of one shard, given to the handler factory.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ShardInfo {
+    /// Index of the shard, `0..shard_count`.
+    pub id: usize,
+    /// The CPU it is pinned to.
+    pub cpu: usize,
+    /// How many shards the server runs.
+    pub shard_count: usize,
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<ShardInfo>> = const { Cell::new(None) };
+}
+
+/// The shard the calling code runs on, or `None` outside a shard thread.
+pub fn current_shard() -> Option<ShardInfo> {
+    CURRENT.with(Cell::get)
+}
+
+/// Per-shard state shared by its connections: limits, the drain signal, open connections.
+/// Shard-local (`Rc`, `Cell`): nothing here crosses threads.
+pub(crate) struct ShardCtx {
+    pub limits: Limits,
+    pub linger: Duration,
+    draining: Cell<bool>,
+    waiters: RefCell<Vec<Option<Waker>>>,
+    free_slots: RefCell<Vec<usize>>,
+    open: Cell<usize>,
+}
+
+impl ShardCtx {
+    fn new(config: &Config) -> ShardCtx {
+        ShardCtx {
+            limits: config.limits.clamped(),
+            linger: config.linger,
+            draining: Cell::new(false),
+            waiters: RefCell::new(Vec::new()),
+            free_slots: RefCell::new(Vec::new()),
+            open: Cell::new(0),
+        }
+    }
+
+    /// Registers a connection (or the accept loop); returns its drain-wakeup slot.
+    pub fn conn_opened(&self) -> usize {
+        self.open.set(self.open.get() + 1);
+        match self.free_slots.borrow_mut().pop() {
+            Some(slot) => slot,
+            None => {
+                let mut waiters = self.waiters.borrow_mut();
+                waiters.push(None);
+                waiters.len() - 1
+            }
+        }
+    }
+
+    /// Releases what [`ShardCtx::conn_opened`] took.
+    pub fn conn_closed(&self, slot: usize) {
+        self.open.set(self.open.get().saturating_sub(1));
+        if let Some(waiter) = self.waiters.borrow_mut().get_mut(slot) {
+            *waiter = None;
+        }
+        self.free_slots.borrow_mut().push(slot);
+    }
+
+    /// Whether a drain has started.
+    pub fn is_draining(&self) -> bool {
+        self.draining.get()
+    }
+
+    /// Ready once a drain has started; otherwise remembers the waker in `slot`.
+    pub fn poll_drain(&self, slot: usize, cx: &mut Context<'_>) -> Poll<()> {
+        if self.draining.get() {
+            return Poll::Ready(());
+        }
+        if let Some(waiter) = self.waiters.borrow_mut().get_mut(slot) {
+            match waiter {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *waiter = Some(cx.waker().clone()),
+            }
+        }
+        Poll::Pending
+    }
+
+    fn start_drain(&self) {
+        self.draining.set(true);
+        let wakers: Vec<Waker> = self
+            .waiters
+            .borrow_mut()
+            .iter_mut()
+            .filter_map(Option::take)
+            .collect();
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// Everything a shard thread needs to start.
+pub(crate) struct ShardStart<F> {
+    pub info: ShardInfo,
+    pub listener: OwnedFd,
+    pub config: Config,
+    pub factory: Arc<F>,
+    pub stop: Arc<AtomicBool>,
+    pub ready: mpsc::Sender<std::io::Result<()>>,
+}
+
+/// Runs one shard on the calling thread until it has drained. Reports on `ready` once it
+/// accepts connections, or why it could not start.
+pub(crate) fn run_shard<F, H>(start: ShardStart<F>)
+where
+    F: Fn(&ShardInfo) -> H + Send + Sync + 'static,
+    H: Handler,
+{
+    let ShardStart {
+        info,
+        listener,
+        config,
+        factory,
+        stop,
+        ready,
+    } = start;
+    let executor = LocalExecutorBuilder::new(Placement::Fixed(info.cpu))
+        .name(&format!("ringpin-shard-{}", info.id))
+        .make();
+    let executor = match executor {
+        Ok(executor) => executor,
+        Err(e) => {
+            let _ = ready.send(Err(std::io::Error::other(format!(
+                "shard {} could not start an io_uring executor on CPU {}: {e}",
+                info.id, info.cpu
+            ))));
+            return;
+        }
+    };
+    executor.run(async move {
+        CURRENT.with(|c| c.set(Some(info)));
+        date::refresh();
+        let listener = sys::into_glommio_listener(listener);
+        let handler = Rc::new(factory(&info));
+        let ctx = Rc::new(ShardCtx::new(&config));
+        glommio::spawn_local(watch_clock(ctx.clone(), stop)).detach();
+        let _ = ready.send(Ok(()));
+        accept_until_drain(&listener, handler, ctx.clone()).await;
+        drop(listener);
+        let deadline = Instant::now() + config.shutdown_grace;
+        while ctx.open.get() > 0 && Instant::now() < deadline {
+            Timer::new(Duration::from_millis(5)).await;
+        }
+        if ctx.open.get() > 0 {
+            log::warn!(
+                "shard {}: {} connections still open after the grace period",
+                info.id,
+                ctx.open.get()
+            );
+        }
+    });
+}
+
+/// Keeps the shard's `Date` fresh and turns the server-wide stop flag into a local drain.
+async fn watch_clock(ctx: Rc<ShardCtx>, stop: Arc<AtomicBool>) {
+    loop {
+        Timer::new(CLOCK_TICK).await;
+        date::refresh();
+        if stop.load(Ordering::Acquire) {
+            ctx.start_drain();
+            return;
+        }
+    }
+}
+
+async fn accept_until_drain<H: Handler>(listener: &TcpListener, handler: Rc<H>, ctx: Rc<ShardCtx>) {
+    let slot = ctx.conn_opened();
+    loop {
+        let accepted = future::or(async { Some(listener.accept().await) }, async {
+            poll_fn(|cx| ctx.poll_drain(slot, cx)).await;
+            None
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok(stream)) => {
+                if let Err(e) = stream.set_nodelay(true) {
+                    log::debug!("TCP_NODELAY failed: {e}");
+                }
+                glommio::spawn_local(serve_conn(stream, handler.clone(), ctx.clone())).detach();
+            }
+            Some(Err(e)) => {
+                log::warn!("accept failed: {e}");
+                Timer::new(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+    ctx.conn_closed(slot);
+}
