@@ -13,6 +13,8 @@ use crate::request::Request;
 
 /// What one call to [`RequestDecoder::decode`] produced.
 #[derive(Debug)]
+// Boxing the request would cost an allocation per request; the value lives one call.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Decoded {
     /// A complete request; its bytes are gone from the buffer.
     Request(Request),
@@ -23,6 +25,8 @@ pub(crate) enum Decoded {
 }
 
 /// Where the decoder stands in the current request.
+// Boxing the parsed head would cost an allocation per request with a body.
+#[allow(clippy::large_enum_variant)]
 enum State {
     /// Reading the head.
     Head { scan: HeadScan, empty_lines: usize },

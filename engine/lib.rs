@@ -13,8 +13,10 @@
 //! - `server`: binds one socket per shard (`listener`), picks the CPUs (`cpus`), starts the
 //!   shards and returns a [`ServerHandle`].
 //! - `shard`: the pinned executor; accepts connections and runs the drain.
-//! - `conn`: one connection's loop: read, decode every complete request, call the
-//!   [`Handler`], encode all responses into one buffer, write once, keep alive or close.
+//! - `conn`: one connection's socket loop: read into its [`Session`], write what the session
+//!   produced once per batch, keep alive, linger or close.
+//! - `session`: the protocol without the socket: decode every complete pipelined request,
+//!   call the [`Handler`], encode all responses into one buffer.
 //! - `decode`: bytes to requests, resumable at any byte: `head` (request line and fields,
 //!   validated per RFC 9112), then the body by Content-Length or `chunked`.
 //! - `request` / `response`: what the handler sees and returns; `encode` writes responses.
@@ -53,6 +55,7 @@ mod listener;
 mod request;
 mod response;
 mod server;
+mod session;
 mod shard;
 mod sys;
 
@@ -65,4 +68,5 @@ pub use head::Version;
 pub use request::Request;
 pub use response::Response;
 pub use server::{Server, ServerHandle, ShutdownTrigger};
+pub use session::{Session, SessionState};
 pub use shard::{current_shard, ShardInfo};

@@ -34,7 +34,8 @@ struct Message {
     message: &'static str,
 }
 
-async fn hello(request: Request) -> Response {
+/// The hello routes; `pub` so the integration tests serve exactly this handler.
+pub async fn hello(request: Request) -> Response {
     match (request.method(), request.path()) {
         ("GET" | "HEAD", "/") => Response::text("Hello, World!"),
         ("GET" | "HEAD", "/json") => Response::json(&Message {

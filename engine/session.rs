@@ -1,0 +1,145 @@
+//! One connection's protocol state without its socket: bytes in, responses out.
+//!
+//! The connection loop (`conn`) reads into a session, lets it answer every complete
+//! request, and writes what it produced. Because no socket is involved, tests, fuzzers and
+//! other transports can drive exactly the code a live connection runs.
+
+use bytes::BytesMut;
+
+use crate::config::Limits;
+use crate::decode::{Decoded, RequestDecoder};
+use crate::encode::{encode_response, Framing, CONTINUE};
+use crate::error::RequestError;
+use crate::handler::Handler;
+use crate::head::Version;
+use crate::response::Response;
+
+/// Where a session stands after a batch.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Reading the next request (or the rest of the current one).
+    Open,
+    /// The last response carries `Connection: close`: write the output, then close.
+    Closing,
+    /// A request was refused with the given error: write the output, linger, close.
+    Failed(RequestError),
+}
+
+/// The keep-alive decision, in one place: the client's wish (RFC 9112 §9.3), the
+/// handler's, and whether the shard is draining.
+fn keep_alive(client_wants: bool, response: &Response, draining: bool) -> bool {
+    client_wants && !response.close && !draining
+}
+
+/// The protocol side of one connection.
+///
+/// ```
+/// use ringpin::{Limits, Response, Session, SessionState};
+///
+/// let mut session = Session::new(&Limits::default());
+/// session.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+/// let handler = |_req: ringpin::Request| async { Response::text("hi") };
+/// futures_lite::future::block_on(session.answer(&handler, false));
+/// assert!(session.output().starts_with(b"HTTP/1.1 200 OK\r\n"));
+/// assert_eq!(session.state(), SessionState::Open);
+/// ```
+pub struct Session {
+    limits: Limits,
+    decoder: RequestDecoder,
+    input: BytesMut,
+    output: BytesMut,
+    state: SessionState,
+}
+
+impl Session {
+    /// A fresh session enforcing `limits`.
+    pub fn new(limits: &Limits) -> Session {
+        let limits = limits.clamped();
+        Session {
+            decoder: RequestDecoder::new(),
+            input: BytesMut::with_capacity(limits.read_buffer_bytes),
+            output: BytesMut::with_capacity(limits.read_buffer_bytes),
+            state: SessionState::Open,
+            limits,
+        }
+    }
+
+    /// Appends bytes received from the peer (a copy; the live loop reads in place instead).
+    pub fn receive(&mut self, bytes: &[u8]) {
+        self.input.extend_from_slice(bytes);
+    }
+
+    /// Decodes and answers every complete request in the input, up to
+    /// `Limits::max_pipelined_requests`, appending responses to the output. Returns how
+    /// many requests were answered. Does nothing once the state is not `Open`.
+    pub async fn answer<H: Handler>(&mut self, handler: &H, draining: bool) -> usize {
+        let mut answered = 0;
+        while self.state == SessionState::Open && answered < self.limits.max_pipelined_requests {
+            match self.decoder.decode(&mut self.input, &self.limits) {
+                Ok(Decoded::Request(request)) => {
+                    let head_only = request.is_head();
+                    let client_keep_alive = request.keep_alive();
+                    let http10 = request.version() == Version::Http10;
+                    let response = handler.call(request).await;
+                    let framing = Framing {
+                        head_only,
+                        keep_alive: keep_alive(client_keep_alive, &response, draining),
+                        http10,
+                    };
+                    encode_response(&response, framing, &mut self.output);
+                    if !framing.keep_alive {
+                        self.state = SessionState::Closing;
+                    }
+                    answered += 1;
+                }
+                Ok(Decoded::Continue) => {
+                    self.output.extend_from_slice(CONTINUE);
+                    break;
+                }
+                Ok(Decoded::Partial) => break,
+                Err(error) => {
+                    let framing = Framing {
+                        head_only: false,
+                        keep_alive: false,
+                        http10: false,
+                    };
+                    encode_response(&Response::from_error(error), framing, &mut self.output);
+                    self.state = SessionState::Failed(error);
+                }
+            }
+        }
+        answered
+    }
+
+    /// What the session has produced and not yet been told is written.
+    pub fn output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// Marks the output as written.
+    pub fn clear_output(&mut self) {
+        self.output.clear();
+    }
+
+    /// The state after the last batch.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// True between requests: no byte of a next request has arrived.
+    pub fn is_idle(&self) -> bool {
+        self.decoder.is_idle(&self.input)
+    }
+
+    /// The limits this session enforces (clamped to what the engine supports).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The read buffer, for the connection loop to read into, with how many more bytes the
+    /// current request is known to need.
+    pub(crate) fn input_for_read(&mut self) -> (&mut BytesMut, usize) {
+        let wants = self.decoder.wants(self.input.len());
+        (&mut self.input, wants)
+    }
+}
