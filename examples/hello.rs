@@ -25,8 +25,9 @@ struct Args {
     #[arg(long, env = "RINGPIN_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
     /// CPUs to run one shard each on, taskset syntax (`0-3,6`); default: the process mask.
+    // Spelled out in full so clap takes one list-valued argument, not a repeated one.
     #[arg(long, env = "RINGPIN_CORES", value_parser = parse_cpu_list)]
-    cores: Option<Vec<usize>>,
+    cores: Option<::std::vec::Vec<usize>>,
 }
 
 #[derive(Serialize)]

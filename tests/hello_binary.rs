@@ -1,0 +1,110 @@
+//! The `hello` example as users run it: flags, environment, the start-up log, SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/examples/hello`, which `cargo test` builds beside this test binary.
+fn hello_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    profile_dir.join("examples").join("hello")
+}
+
+/// Starts hello, returns the child and the address and shard map it logged.
+fn launch(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String, String) {
+    let mut cmd = Command::new(hello_binary());
+    cmd.args(args)
+        .env("RUST_LOG", "info")
+        .env_remove("RINGPIN_ADDR")
+        .env_remove("RINGPIN_CORES")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("hello starts (is the example built?)");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(rest) = line.split("ringpin listening on ").nth(1) {
+            let (addr, map) = rest
+                .split_once("; shards -> CPUs: ")
+                .expect("shard map logged");
+            return (child, addr.to_string(), map.to_string());
+        }
+    }
+    let _ = child.kill();
+    panic!("hello did not log its address");
+}
+
+fn stop(mut child: std::process::Child) -> std::process::ExitStatus {
+    // SIGTERM drains; the example opts in to signal handling.
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hello did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn flags_pick_address_and_cores_and_sigterm_exits_cleanly() {
+    let cpu = ringpin::affinity_mask().expect("mask")[0];
+    let (child, addr, map) = launch(&["--addr", "127.0.0.1:0", "--cores", &cpu.to_string()], &[]);
+    assert_eq!(map, format!("0->{cpu}"));
+    let body = ureq::get(&format!("http://{addr}/"))
+        .call()
+        .expect("GET /")
+        .into_string()
+        .expect("body");
+    assert_eq!(body, "Hello, World!");
+    assert!(stop(child).success(), "clean exit after drain");
+}
+
+#[test]
+fn environment_variables_work_like_flags() {
+    let mask = ringpin::affinity_mask().expect("mask");
+    let list = mask
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let (child, addr, map) = launch(
+        &[],
+        &[("RINGPIN_ADDR", "127.0.0.1:0"), ("RINGPIN_CORES", &list)],
+    );
+    assert!(addr.starts_with("127.0.0.1:"));
+    assert_eq!(
+        map.split(' ').count(),
+        mask.len(),
+        "one shard per CPU: {map}"
+    );
+    assert!(stop(child).success());
+}
+
+#[test]
+fn a_bad_core_list_is_a_clear_error() {
+    let output = Command::new(hello_binary())
+        .args(["--addr", "127.0.0.1:0", "--cores", "5-2"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad CPU range"), "{stderr}");
+}
