@@ -51,9 +51,12 @@ mod encode;
 mod error;
 mod handler;
 mod head;
+mod json;
 mod listener;
+mod mesh;
 mod request;
 mod response;
+mod router;
 mod server;
 mod session;
 mod shard;
@@ -65,8 +68,13 @@ pub use encode::reason_phrase;
 pub use error::RequestError;
 pub use handler::Handler;
 pub use head::Version;
-pub use request::Request;
-pub use response::Response;
+pub use json::{
+    error_response, to_bytes_serde_json, to_bytes_sonic, Json, JsonRejection, JSON_BACKEND,
+};
+pub use mesh::{Mesh, MeshError, Peers};
+pub use request::{Request, MAX_PARAMS};
+pub use response::{IntoResponse, Response};
+pub use router::{delete, get, patch, post, put, BoxFuture, MethodRouter, Router};
 pub use server::{Server, ServerHandle, ShutdownTrigger};
 pub use session::{Session, SessionState};
 pub use shard::{current_shard, ShardInfo};

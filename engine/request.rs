@@ -1,8 +1,23 @@
 //! The request a handler receives: ranges into the frozen read buffer, no copies.
 
+use std::borrow::Cow;
+use std::rc::Rc;
+
 use bytes::Bytes;
 
 use crate::head::{Head, Span, Version};
+
+/// Most `:param` and `*rest` captures one route may have.
+pub const MAX_PARAMS: usize = 8;
+
+/// Path parameters captured by the router: names shared with the route, values as ranges
+/// of the head.
+#[derive(Clone, Default)]
+pub(crate) struct Params {
+    names: Option<Rc<[Box<str>]>>,
+    spans: [Span; MAX_PARAMS],
+    len: u8,
+}
 
 /// One HTTP request. Method, target, fields and body are slices of the connection's read
 /// buffer (`Bytes` share it by reference count): building a request allocates nothing.
@@ -10,11 +25,58 @@ pub struct Request {
     head: Bytes,
     parts: Head,
     body: Bytes,
+    params: Params,
 }
 
 impl Request {
     pub(crate) fn new(head: Bytes, parts: Head, body: Bytes) -> Request {
-        Request { head, parts, body }
+        Request {
+            head,
+            parts,
+            body,
+            params: Params::default(),
+        }
+    }
+
+    /// Records the router's captures: `(start, end)` byte ranges within [`Request::path`].
+    pub(crate) fn set_params(&mut self, names: &Rc<[Box<str>]>, captures: &[(usize, usize)]) {
+        let base = usize::from(self.parts.path.start);
+        let mut params = Params {
+            names: Some(names.clone()),
+            ..Params::default()
+        };
+        for (slot, &(start, end)) in params.spans.iter_mut().zip(captures) {
+            *slot = Span {
+                start: (base + start) as u16,
+                end: (base + end) as u16,
+            };
+            params.len += 1;
+        }
+        self.params = params;
+    }
+
+    /// The path parameter `name` captured by the router (`:name` or `*name`),
+    /// percent-decoded; allocates only when decoding changes the bytes. `None` if the route
+    /// has no such parameter or the decoded bytes are not UTF-8.
+    pub fn param(&self, name: &str) -> Option<Cow<'_, str>> {
+        let names = self.params.names.as_ref()?;
+        let index = names.iter().position(|n| &**n == name)?;
+        if index >= usize::from(self.params.len) {
+            return None;
+        }
+        let raw = self.text(*self.params.spans.get(index)?);
+        percent_encoding::percent_decode_str(raw).decode_utf8().ok()
+    }
+
+    /// The query's `name=value` pairs, `application/x-www-form-urlencoded` decoded (`+` is a
+    /// space); each part allocates only when decoding changes it.
+    pub fn query_pairs(&self) -> form_urlencoded::Parse<'_> {
+        form_urlencoded::parse(self.query().unwrap_or_default().as_bytes())
+    }
+
+    /// The first query value named `name`, decoded as in [`Request::query_pairs`].
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
     fn text(&self, span: Span) -> &str {

@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
 use crate::error::RequestError;
@@ -62,7 +62,8 @@ impl Response {
             .with_body(body)
     }
 
-    /// `200 OK` with `value` serialised as JSON (sonic-rs) into the shard's scratch buffer.
+    /// `200 OK` with `value` serialised as JSON (sonic-rs, or serde_json with the `serde-json`
+    /// feature) into the shard's scratch buffer.
     /// A value that cannot be serialised gives `500` with a JSON error body.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Response {
         match serialize_json(value) {
@@ -167,8 +168,62 @@ fn serialize_json<T: Serialize + ?Sized>(value: &T) -> Option<Bytes> {
         if scratch.capacity() - scratch.len() < 512 {
             scratch.reserve(SCRATCH_BYTES);
         }
-        let ok = sonic_rs::to_writer((&mut *scratch).writer(), value).is_ok();
+        let ok = crate::json::write_json(&mut scratch, value);
         let body = scratch.split().freeze();
         ok.then_some(body)
     })
+}
+
+/// Anything a handler may return: turned into a [`Response`].
+pub trait IntoResponse {
+    /// Converts `self` into a response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        Response::bytes(self)
+    }
+}
+
+/// `204 No Content`.
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        Response::new(204)
+    }
+}
+
+/// A status with a body: `(201, Json(user))`.
+impl<T: IntoResponse> IntoResponse for (u16, T) {
+    fn into_response(self) -> Response {
+        self.1.into_response().with_status(self.0)
+    }
+}
+
+/// Handler errors become responses through the same trait.
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(ok) => ok.into_response(),
+            Err(err) => err.into_response(),
+        }
+    }
 }

@@ -24,12 +24,25 @@ use crate::shard::{run_shard, ShardInfo, ShardStart};
 /// ```
 pub struct Server {
     config: Config,
+    drain_on_signals: bool,
 }
 
 impl Server {
     /// A server with `config`.
     pub fn new(config: Config) -> Server {
-        Server { config }
+        Server {
+            config,
+            drain_on_signals: false,
+        }
+    }
+
+    /// Opts in to draining on SIGTERM and SIGINT. The handlers are installed before any
+    /// socket is bound, so a signal is never lost to the default action once `serve` has
+    /// logged its address. A small thread (`ringpin-signals`, asleep until a signal
+    /// arrives) starts the drain on the first signal; a second one exits the process at once.
+    pub fn with_signal_drain(mut self) -> Server {
+        self.drain_on_signals = true;
+        self
     }
 
     /// Binds every shard's socket, starts the shards, and returns once all of them accept
@@ -43,6 +56,12 @@ impl Server {
         F: Fn(&ShardInfo) -> H + Send + Sync + 'static,
         H: Handler,
     {
+        let signals = if self.drain_on_signals {
+            use signal_hook::consts::{SIGINT, SIGTERM};
+            Some(signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?)
+        } else {
+            None
+        };
         let cpus = select_cpus(self.config.cpus.as_deref())?;
         let (addr, sockets) = bind_group(self.config.addr, self.config.backlog, cpus.len())?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -88,6 +107,12 @@ impl Server {
                 .recv()
                 .unwrap_or_else(|_| Err(io::Error::other("a shard thread died while starting")));
             if let Err(e) = started {
+                handle.abort();
+                return Err(e);
+            }
+        }
+        if let Some(signals) = signals {
+            if let Err(e) = spawn_signal_thread(signals, handle.shutdown_trigger()) {
                 handle.abort();
                 return Err(e);
             }
@@ -176,28 +201,24 @@ impl ShutdownTrigger {
     }
 }
 
-impl ServerHandle {
-    /// Opts in to draining on SIGTERM and SIGINT: a small thread (`ringpin-signals`, unpinned,
-    /// asleep until a signal arrives) starts the drain on the first one. A second signal
-    /// during the drain exits the process at once.
-    pub fn shutdown_on_signals(&self) -> io::Result<()> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
-        let trigger = self.shutdown_trigger();
-        std::thread::Builder::new()
-            .name("ringpin-signals".into())
-            .spawn(move || {
-                let mut received = 0;
-                for signal in signals.forever() {
-                    received += 1;
-                    if received > 1 {
-                        log::warn!("second signal {signal}: exiting without draining");
-                        std::process::exit(1);
-                    }
-                    log::info!("signal {signal}: draining");
-                    trigger.shutdown();
+/// Waits for SIGTERM/SIGINT on a dedicated thread and starts the drain.
+fn spawn_signal_thread(
+    mut signals: signal_hook::iterator::Signals,
+    trigger: ShutdownTrigger,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("ringpin-signals".into())
+        .spawn(move || {
+            let mut received = 0;
+            for signal in signals.forever() {
+                received += 1;
+                if received > 1 {
+                    log::warn!("second signal {signal}: exiting without draining");
+                    std::process::exit(1);
                 }
-            })?;
-        Ok(())
-    }
+                log::info!("signal {signal}: draining");
+                trigger.shutdown();
+            }
+        })?;
+    Ok(())
 }

@@ -12,22 +12,18 @@
 //! body (Content-Length or chunked); anything else -> 404 (405 for a wrong method).
 //! SIGTERM or SIGINT drains and exits.
 
-use std::net::SocketAddr;
+#[path = "common/cli.rs"]
+mod cli;
 
 use clap::Parser;
-use ringpin::{parse_cpu_list, Config, Request, Response, Server};
+use ringpin::{Request, Response};
 use serde::Serialize;
 
 #[derive(Parser)]
 #[command(about = "ringpin hello: plaintext, JSON and echo on pinned shards")]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, env = "RINGPIN_ADDR", default_value = "127.0.0.1:8080")]
-    addr: SocketAddr,
-    /// CPUs to run one shard each on, taskset syntax (`0-3,6`); default: the process mask.
-    // Spelled out in full so clap takes one list-valued argument, not a repeated one.
-    #[arg(long, env = "RINGPIN_CORES", value_parser = parse_cpu_list)]
-    cores: Option<::std::vec::Vec<usize>>,
+    #[command(flatten)]
+    serve: cli::ServeArgs,
 }
 
 #[derive(Serialize)]
@@ -59,25 +55,7 @@ pub async fn hello(request: Request) -> Response {
 }
 
 fn main() -> std::process::ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    cli::init_logging();
     let args = Args::parse();
-    let mut config = Config::default().with_addr(args.addr);
-    config.cpus = args.cores;
-    let handle = match Server::new(config).serve(|_shard| hello) {
-        Ok(handle) => handle,
-        Err(e) => {
-            log::error!("cannot start: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = handle.shutdown_on_signals() {
-        log::warn!("signals not handled: {e}");
-    }
-    match handle.join() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            log::error!("{e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    cli::serve_until_signal(args.serve.config(), |_shard| hello)
 }

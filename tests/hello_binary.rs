@@ -40,6 +40,7 @@ fn launch(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String, 
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("hello did not log its address");
 }
 

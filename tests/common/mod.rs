@@ -1,5 +1,8 @@
 //! Shared by the integration tests: start engines on 127.0.0.1:0 and talk raw HTTP to them.
 #![allow(dead_code)]
+// Each example includes examples/common/cli.rs itself, as its binary does; the tests load
+// several examples, so that file is loaded more than once here.
+#![allow(clippy::duplicate_mod)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,6 +13,14 @@ use ringpin::{Config, Handler, ServerHandle, ShardInfo};
 #[path = "../../examples/hello.rs"]
 #[allow(dead_code)]
 pub mod hello_example;
+
+#[path = "../../examples/fastjson_api.rs"]
+#[allow(dead_code)]
+pub mod fastjson_example;
+
+#[path = "../../examples/cache_server.rs"]
+#[allow(dead_code)]
+pub mod cache_example;
 
 /// A config listening on a free loopback port.
 pub fn test_config() -> Config {

@@ -1,0 +1,338 @@
+//! Routing: a segment trie of static parts, `:param` and `*rest` captures, then the method.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use crate::handler::Handler;
+use crate::json::error_response;
+use crate::request::{Request, MAX_PARAMS};
+use crate::response::{IntoResponse, Response};
+
+/// The future a routed handler returns, boxed so routes of different types share one table.
+pub type BoxFuture = Pin<Box<dyn Future<Output = Response>>>;
+
+type BoxHandler = Rc<dyn Fn(Request) -> BoxFuture>;
+
+fn boxed<F, Fut, R>(handler: F) -> BoxHandler
+where
+    F: Fn(Request) -> Fut + 'static,
+    Fut: Future<Output = R> + 'static,
+    R: IntoResponse,
+{
+    Rc::new(move |request| {
+        let fut = handler(request);
+        Box::pin(async move { fut.await.into_response() })
+    })
+}
+
+/// The handlers of one path, by method.
+#[derive(Clone, Default)]
+pub struct MethodRouter {
+    handlers: Vec<(Box<str>, BoxHandler)>,
+}
+
+macro_rules! method_fns {
+    ($($(#[$doc:meta])* $free:ident $method:ident $name:literal;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $free<F, Fut, R>(handler: F) -> MethodRouter
+            where
+                F: Fn(Request) -> Fut + 'static,
+                Fut: Future<Output = R> + 'static,
+                R: IntoResponse,
+            {
+                MethodRouter::default().on($name, handler)
+            }
+        )*
+        impl MethodRouter {
+            $(
+                $(#[$doc])*
+                pub fn $method<F, Fut, R>(self, handler: F) -> MethodRouter
+                where
+                    F: Fn(Request) -> Fut + 'static,
+                    Fut: Future<Output = R> + 'static,
+                    R: IntoResponse,
+                {
+                    self.on($name, handler)
+                }
+            )*
+        }
+    };
+}
+
+method_fns! {
+    /// Routes GET (and HEAD, unless a HEAD handler is given) to `handler`.
+    get get "GET";
+    /// Routes POST to `handler`.
+    post post "POST";
+    /// Routes PUT to `handler`.
+    put put "PUT";
+    /// Routes DELETE to `handler`.
+    delete delete "DELETE";
+    /// Routes PATCH to `handler`.
+    patch patch "PATCH";
+}
+
+impl MethodRouter {
+    /// Routes `method` (case-sensitive, as RFC 9110 §9.1 says) to `handler`.
+    pub fn on<F, Fut, R>(mut self, method: &str, handler: F) -> MethodRouter
+    where
+        F: Fn(Request) -> Fut + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: IntoResponse,
+    {
+        self.handlers.retain(|(m, _)| &**m != method);
+        self.handlers.push((method.into(), boxed(handler)));
+        self
+    }
+
+    fn find(&self, method: &str) -> Option<&BoxHandler> {
+        let exact = self.handlers.iter().find(|(m, _)| &**m == method);
+        let head_as_get = || {
+            (method == "HEAD")
+                .then(|| self.handlers.iter().find(|(m, _)| &**m == "GET"))
+                .flatten()
+        };
+        exact.or_else(head_as_get).map(|(_, h)| h)
+    }
+
+    /// The `Allow` value: every routed method, HEAD with GET, and OPTIONS.
+    fn allow(&self) -> String {
+        let mut methods: Vec<&str> = self.handlers.iter().map(|(m, _)| &**m).collect();
+        if methods.contains(&"GET") && !methods.contains(&"HEAD") {
+            methods.push("HEAD");
+        }
+        if !methods.contains(&"OPTIONS") {
+            methods.push("OPTIONS");
+        }
+        methods.join(", ")
+    }
+}
+
+/// A route's handlers with the names of its captures.
+struct Endpoint {
+    methods: MethodRouter,
+    names: Rc<[Box<str>]>,
+}
+
+#[derive(Default)]
+struct Node {
+    statics: Vec<(Box<str>, Node)>,
+    param: Option<Box<Node>>,
+    catch_all: Option<Endpoint>,
+    endpoint: Option<Endpoint>,
+}
+
+/// Captured ranges of the path, without allocating.
+struct Captures {
+    ranges: [(usize, usize); MAX_PARAMS],
+    len: usize,
+}
+
+impl Node {
+    fn find<'a>(&'a self, path: &str, pos: usize, caps: &mut Captures) -> Option<&'a Endpoint> {
+        if pos > path.len() {
+            return self.endpoint.as_ref();
+        }
+        let rest = path.get(pos..).unwrap_or_default();
+        let end = rest.find('/').map_or(path.len(), |i| pos + i);
+        let segment = path.get(pos..end).unwrap_or_default();
+        for (name, child) in &self.statics {
+            if &**name == segment {
+                if let Some(found) = child.find(path, end + 1, caps) {
+                    return Some(found);
+                }
+            }
+        }
+        if let Some(child) = &self.param {
+            if !segment.is_empty() && caps.len < MAX_PARAMS {
+                if let Some(slot) = caps.ranges.get_mut(caps.len) {
+                    *slot = (pos, end);
+                }
+                caps.len += 1;
+                if let Some(found) = child.find(path, end + 1, caps) {
+                    return Some(found);
+                }
+                caps.len -= 1;
+            }
+        }
+        if let Some(endpoint) = &self.catch_all {
+            if caps.len < MAX_PARAMS {
+                if let Some(slot) = caps.ranges.get_mut(caps.len) {
+                    *slot = (pos, path.len());
+                }
+                caps.len += 1;
+                return Some(endpoint);
+            }
+        }
+        None
+    }
+}
+
+/// Maps paths and methods to handlers. Build one per shard (inside the factory given to
+/// [`crate::Server::serve`]) from one description; it is itself a [`Handler`].
+///
+/// Unknown paths get 404; a known path with another method gets 405 with `Allow`; HEAD is
+/// answered by the GET handler (the engine drops the body); OPTIONS gets 204 with `Allow`
+/// unless routed.
+///
+/// ```
+/// use ringpin::{get, Json, Request, Router};
+///
+/// let router = Router::new()
+///     .route("/", get(|_req: Request| async { "hello" }))
+///     .route("/users/:id", get(|req: Request| async move {
+///         Json(req.param("id").map(|id| id.into_owned()))
+///     }));
+/// ```
+#[derive(Default)]
+pub struct Router {
+    root: Node,
+    json_errors: bool,
+}
+
+impl Router {
+    /// An empty router (every path 404).
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// Answers 404, 405 and the default OPTIONS with JSON bodies (`{"error": ...}`) instead of
+    /// plain text.
+    pub fn with_json_errors(mut self) -> Router {
+        self.json_errors = true;
+        self
+    }
+
+    /// Adds a route. `pattern` is `/`-separated: literal segments, `:name` for one segment,
+    /// `*name` (last only) for the rest of the path.
+    ///
+    /// # Panics
+    /// On a malformed pattern (not starting with `/`, `*` not last, more than
+    /// [`MAX_PARAMS`] captures, or two different `:names` at one position): a programming
+    /// error, reported when the router is built at startup, never while serving.
+    pub fn route(mut self, pattern: &str, methods: MethodRouter) -> Router {
+        let Some(rest) = pattern.strip_prefix('/') else {
+            panic!("route {pattern:?} must start with '/'");
+        };
+        let mut names: Vec<Box<str>> = Vec::new();
+        let mut node = &mut self.root;
+        let segments: Vec<&str> = if rest.is_empty() {
+            Vec::new()
+        } else {
+            rest.split('/').collect()
+        };
+        let count = segments.len();
+        for (i, segment) in segments.into_iter().enumerate() {
+            if let Some(name) = segment.strip_prefix('*') {
+                assert!(
+                    i + 1 == count,
+                    "route {pattern:?}: *{name} must be the last segment"
+                );
+                names.push(name.into());
+                assert!(
+                    names.len() <= MAX_PARAMS,
+                    "route {pattern:?}: too many captures"
+                );
+                node.catch_all = Some(Endpoint {
+                    methods,
+                    names: names.into(),
+                });
+                return self;
+            }
+            if let Some(name) = segment.strip_prefix(':') {
+                names.push(name.into());
+                assert!(
+                    names.len() <= MAX_PARAMS,
+                    "route {pattern:?}: too many captures"
+                );
+                node = node.param.get_or_insert_with(Box::default);
+            } else {
+                let index = match node.statics.iter().position(|(s, _)| &**s == segment) {
+                    Some(index) => index,
+                    None => {
+                        node.statics.push((segment.into(), Node::default()));
+                        node.statics.len() - 1
+                    }
+                };
+                node = match node.statics.get_mut(index) {
+                    Some((_, child)) => child,
+                    None => unreachable!("index was just found or pushed"),
+                };
+            }
+        }
+        if let Some(existing) = &node.endpoint {
+            assert!(
+                *existing.names == *names,
+                "route {pattern:?} conflicts with a route naming its captures {:?}",
+                existing.names
+            );
+        }
+        let methods = match node.endpoint.take() {
+            Some(mut existing) => {
+                for (method, handler) in methods.handlers {
+                    existing.methods.handlers.retain(|(m, _)| *m != method);
+                    existing.methods.handlers.push((method, handler));
+                }
+                existing.methods
+            }
+            None => methods,
+        };
+        node.endpoint = Some(Endpoint {
+            methods,
+            names: names.into(),
+        });
+        self
+    }
+
+    fn error(&self, status: u16, text: &'static str) -> Response {
+        if self.json_errors {
+            error_response(status, text, "")
+        } else {
+            Response::text(text).with_status(status)
+        }
+    }
+
+    fn dispatch(&self, mut request: Request) -> Result<BoxFuture, Response> {
+        let mut caps = Captures {
+            ranges: [(0, 0); MAX_PARAMS],
+            len: 0,
+        };
+        let path = request.path();
+        let found = if path == "/" {
+            self.root.endpoint.as_ref()
+        } else {
+            self.root.find(path, 1, &mut caps)
+        };
+        let Some(endpoint) = found else {
+            return Err(self.error(404, "not found"));
+        };
+        let Some(handler) = endpoint.methods.find(request.method()) else {
+            let allow = endpoint.methods.allow();
+            return Err(if request.method() == "OPTIONS" {
+                Response::new(204).with_header("allow", allow)
+            } else {
+                self.error(405, "method not allowed")
+                    .with_header("allow", allow)
+            });
+        };
+        let handler = handler.clone();
+        request.set_params(
+            &endpoint.names,
+            caps.ranges.get(..caps.len).unwrap_or_default(),
+        );
+        Ok(handler(request))
+    }
+}
+
+impl Handler for Router {
+    type Future = BoxFuture;
+
+    fn call(&self, request: Request) -> BoxFuture {
+        match self.dispatch(request) {
+            Ok(fut) => fut,
+            Err(response) => Box::pin(std::future::ready(response)),
+        }
+    }
+}
