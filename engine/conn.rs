@@ -10,13 +10,13 @@ use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_lite::future;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, StreamExt};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
 use crate::handler::Handler;
-use crate::session::{Session, SessionState};
+use crate::session::{Session, SessionState, StreamedBody};
 use crate::shard::ShardCtx;
 
 /// How long a connection that is idle when a drain starts may still deliver a request that
@@ -61,10 +61,14 @@ impl Conn<'_> {
         let batch = self.session.limits().max_pipelined_requests;
         loop {
             let answered = self.session.answer(handler, self.shard.is_draining()).await;
-            if !self.session.output().is_empty() {
-                self.stream.write_all(self.session.output()).await?;
-                self.session.clear_output();
-            }
+            self.flush().await?;
+            let streamed = match self.session.take_streamed_body() {
+                Some(body) => {
+                    self.send_streamed(body).await?;
+                    true
+                }
+                None => false,
+            };
             match self.session.state() {
                 SessionState::Open => {}
                 SessionState::Closing => {
@@ -76,8 +80,10 @@ impl Conn<'_> {
                     return self.linger().await;
                 }
             }
-            if answered >= batch {
-                // A full batch: let other connections run before decoding the rest.
+            if streamed || answered >= batch {
+                // Requests may be waiting in the input already (pipelined behind a streamed
+                // response, or past a full batch): answer them before reading, after letting
+                // other connections run.
                 glommio::yield_if_needed().await;
                 continue;
             }
@@ -86,6 +92,42 @@ impl Conn<'_> {
                 Readiness::Eof | Readiness::Drained => return Ok(()),
             }
         }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.session.output().is_empty() {
+            self.stream.write_all(self.session.output()).await?;
+            self.session.clear_output();
+        }
+        Ok(())
+    }
+
+    /// Sends a streamed body piece by piece, each written as soon as the handler's stream
+    /// yields it. A drain cuts an endless stream (Server-Sent Events) short: the body is
+    /// ended properly and the connection closed.
+    async fn send_streamed(&mut self, streamed: StreamedBody) -> io::Result<()> {
+        let StreamedBody { mut body, chunked } = streamed;
+        let (shard, slot) = (self.shard, self.slot);
+        loop {
+            let next = future::or(async { Some(body.next().await) }, async {
+                poll_fn(|cx| shard.poll_drain(slot, cx)).await;
+                None
+            })
+            .await;
+            match next {
+                Some(Some(piece)) => {
+                    self.session.push_chunk(&piece, chunked);
+                    self.flush().await?;
+                }
+                Some(None) => break,
+                None => {
+                    self.session.close_after_output();
+                    break;
+                }
+            }
+        }
+        self.session.finish_chunks(chunked);
+        self.flush().await
     }
 
     /// Reads more bytes into the session. Between requests, also races the drain signal.

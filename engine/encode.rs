@@ -46,7 +46,13 @@ pub(crate) fn encode_response(response: &Response, framing: Framing, out: &mut B
         out.extend_from_slice(b"\r\n");
     }
     let bodiless = (100..200).contains(&status) || status == 204 || status == 304;
-    if !bodiless {
+    if bodiless {
+    } else if response.is_streamed() {
+        // HTTP/1.0 has no chunked coding: the body ends when the connection does.
+        if !framing.http10 {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+    } else {
         out.extend_from_slice(b"Content-Length: ");
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -60,6 +66,42 @@ pub(crate) fn encode_response(response: &Response, framing: Framing, out: &mut B
     if !bodiless && !framing.head_only {
         out.extend_from_slice(body);
     }
+}
+
+/// Appends one chunk of a streamed body: `chunked` framing unless the client is HTTP/1.0.
+/// An empty piece is skipped (it would read as the last chunk).
+pub(crate) fn encode_chunk(data: &[u8], chunked: bool, out: &mut BytesMut) {
+    if data.is_empty() {
+        return;
+    }
+    if chunked {
+        let mut hex = [0u8; 16];
+        let digits = hex_digits(data.len(), &mut hex);
+        out.extend_from_slice(digits);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(data);
+    }
+}
+
+/// The last chunk of a chunked body, with no trailers.
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+fn hex_digits(mut n: usize, buf: &mut [u8; 16]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b"0123456789abcdef"[n & 0xf];
+        }
+        n >>= 4;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    buf.get(i..).unwrap_or_default()
 }
 
 /// The interim answer to `Expect: 100-continue`.

@@ -54,12 +54,14 @@ mod head;
 mod json;
 mod listener;
 mod mesh;
+pub mod middleware;
 mod request;
 mod response;
 mod router;
 mod server;
 mod session;
 mod shard;
+mod sse;
 mod sys;
 
 pub use config::{Config, Limits, HEADER_CAPACITY, HEAD_CAPACITY};
@@ -72,9 +74,11 @@ pub use json::{
     error_response, to_bytes_serde_json, to_bytes_sonic, Json, JsonRejection, JSON_BACKEND,
 };
 pub use mesh::{Mesh, MeshError, Peers};
+pub use middleware::{HandlerExt, Next};
 pub use request::{Request, MAX_PARAMS};
-pub use response::{IntoResponse, Response};
+pub use response::{BodyStream, IntoResponse, Response};
 pub use router::{delete, get, patch, post, put, BoxFuture, MethodRouter, Router};
 pub use server::{Server, ServerHandle, ShutdownTrigger};
-pub use session::{Session, SessionState};
+pub use session::{Session, SessionState, StreamedBody};
 pub use shard::{current_shard, ShardInfo};
+pub use sse::{Event, Sse};

@@ -1,22 +1,40 @@
 //! The response a handler returns: status, a few fields and a body, built without copying.
 
 use std::cell::RefCell;
+use std::fmt;
+use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
+use futures_lite::Stream;
 use serde::Serialize;
 
 use crate::error::RequestError;
 use crate::head::is_token_byte;
 
-/// An HTTP response. The engine adds `Date`, `Content-Length` and `Connection` itself;
-/// fields a handler sets with those names are ignored.
-#[derive(Clone, Debug)]
+/// A response body produced piece by piece: each item is sent as one chunk (and flushed)
+/// as soon as the stream yields it.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Bytes>>>;
+
+/// An HTTP response. The engine adds `Date`, `Content-Length` (or `Transfer-Encoding` for a
+/// streamed body) and `Connection` itself; fields a handler sets with those names are
+/// ignored.
 pub struct Response {
     pub(crate) status: u16,
     pub(crate) content_type: Option<Bytes>,
     pub(crate) headers: Vec<(Bytes, Bytes)>,
     pub(crate) body: Bytes,
+    pub(crate) stream: Option<BodyStream>,
     pub(crate) close: bool,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .field("streamed", &self.stream.is_some())
+            .finish()
+    }
 }
 
 thread_local! {
@@ -37,8 +55,21 @@ impl Response {
             content_type: None,
             headers: Vec::new(),
             body: Bytes::new(),
+            stream: None,
             close: false,
         }
+    }
+
+    /// `200 OK` with a body streamed from `stream`: sent with chunked transfer coding (to
+    /// HTTP/1.0 clients: delimited by closing the connection), each item written as soon as
+    /// it is ready, so a slow producer never holds back what it already yielded.
+    pub fn stream(
+        content_type: &'static str,
+        stream: impl Stream<Item = Bytes> + 'static,
+    ) -> Response {
+        let mut response = Response::new(200).with_content_type(content_type);
+        response.stream = Some(Box::pin(stream));
+        response
     }
 
     /// `200 OK`, `text/plain; charset=utf-8`.
@@ -145,9 +176,18 @@ impl Response {
         self.status
     }
 
-    /// The body.
+    /// The body (empty for a streamed response).
     pub fn body(&self) -> &Bytes {
         &self.body
+    }
+
+    /// Whether the body is streamed.
+    pub fn is_streamed(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    pub(crate) fn take_stream(&mut self) -> Option<BodyStream> {
+        self.stream.take()
     }
 
     /// The value of the first added field named `name`, or Content-Type.

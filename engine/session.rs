@@ -12,7 +12,7 @@ use crate::encode::{encode_response, Framing, CONTINUE};
 use crate::error::RequestError;
 use crate::handler::Handler;
 use crate::head::Version;
-use crate::response::Response;
+use crate::response::{BodyStream, Response};
 
 /// Where a session stands after a batch.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -49,6 +49,15 @@ pub struct Session {
     input: BytesMut,
     output: BytesMut,
     state: SessionState,
+    streaming: Option<StreamedBody>,
+}
+
+/// A response body still to be sent piece by piece after the head in the output.
+pub struct StreamedBody {
+    /// The pieces.
+    pub body: BodyStream,
+    /// Chunked framing (HTTP/1.1), or raw bytes ended by closing (HTTP/1.0).
+    pub chunked: bool,
 }
 
 impl Session {
@@ -60,6 +69,7 @@ impl Session {
             input: BytesMut::with_capacity(limits.read_buffer_bytes),
             output: BytesMut::with_capacity(limits.read_buffer_bytes),
             state: SessionState::Open,
+            streaming: None,
             limits,
         }
     }
@@ -72,23 +82,40 @@ impl Session {
     /// Decodes and answers every complete request in the input, up to
     /// `Limits::max_pipelined_requests`, appending responses to the output. Returns how
     /// many requests were answered. Does nothing once the state is not `Open`.
+    ///
+    /// A response with a streamed body ends the batch: its head is in the output and its
+    /// body waits in [`Session::take_streamed_body`]; the transport sends it before calling
+    /// `answer` again, so pipelined responses stay in order.
     pub async fn answer<H: Handler>(&mut self, handler: &H, draining: bool) -> usize {
         let mut answered = 0;
-        while self.state == SessionState::Open && answered < self.limits.max_pipelined_requests {
+        while self.state == SessionState::Open
+            && self.streaming.is_none()
+            && answered < self.limits.max_pipelined_requests
+        {
             match self.decoder.decode(&mut self.input, &self.limits) {
                 Ok(Decoded::Request(request)) => {
                     let head_only = request.is_head();
                     let client_keep_alive = request.keep_alive();
                     let http10 = request.version() == Version::Http10;
-                    let response = handler.call(request).await;
+                    let mut response = handler.call(request).await;
+                    let streamed = response.is_streamed();
+                    // An HTTP/1.0 streamed body is delimited by the close.
+                    let delimited_by_close = streamed && http10 && !head_only;
                     let framing = Framing {
                         head_only,
-                        keep_alive: keep_alive(client_keep_alive, &response, draining),
+                        keep_alive: keep_alive(client_keep_alive, &response, draining)
+                            && !delimited_by_close,
                         http10,
                     };
                     encode_response(&response, framing, &mut self.output);
                     if !framing.keep_alive {
                         self.state = SessionState::Closing;
+                    }
+                    if !head_only {
+                        self.streaming = response.take_stream().map(|body| StreamedBody {
+                            body,
+                            chunked: !http10,
+                        });
                     }
                     answered += 1;
                 }
@@ -109,6 +136,31 @@ impl Session {
             }
         }
         answered
+    }
+
+    /// The streamed body of the last response answered, if it has one: send its pieces
+    /// (see [`Session::push_chunk`]) and then [`Session::finish_chunks`].
+    pub fn take_streamed_body(&mut self) -> Option<StreamedBody> {
+        self.streaming.take()
+    }
+
+    /// Appends one piece of a streamed body to the output, framed as the body needs.
+    pub fn push_chunk(&mut self, data: &[u8], chunked: bool) {
+        crate::encode::encode_chunk(data, chunked, &mut self.output);
+    }
+
+    /// Appends the end of a streamed body (the last chunk, when chunked).
+    pub fn finish_chunks(&mut self, chunked: bool) {
+        if chunked {
+            self.output.extend_from_slice(crate::encode::LAST_CHUNK);
+        }
+    }
+
+    /// Ends the connection after the current output (a streamed body cut short).
+    pub fn close_after_output(&mut self) {
+        if self.state == SessionState::Open {
+            self.state = SessionState::Closing;
+        }
     }
 
     /// What the session has produced and not yet been told is written.
