@@ -55,6 +55,7 @@ mod json;
 mod listener;
 mod mesh;
 pub mod middleware;
+mod preflight;
 mod request;
 mod response;
 mod router;
@@ -75,6 +76,10 @@ pub use json::{
 };
 pub use mesh::{Mesh, MeshError, Peers};
 pub use middleware::{HandlerExt, Next};
+pub use preflight::{
+    check_facts, preflight, HostFacts, PreflightError, Requirements, ResourceLimit,
+    GLOMMIO_MIN_MEMLOCK_BYTES, MIN_KERNEL, RESERVED_OPEN_FILES,
+};
 pub use request::{Request, MAX_PARAMS};
 pub use response::{BodyStream, IntoResponse, Response};
 pub use router::{delete, get, patch, post, put, BoxFuture, MethodRouter, Router};

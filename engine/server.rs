@@ -63,6 +63,8 @@ impl Server {
             None
         };
         let cpus = select_cpus(self.config.cpus.as_deref())?;
+        // Before any socket is bound: a host that cannot run glommio fails here, with the fix.
+        crate::preflight::preflight(&cpus).map_err(io::Error::from)?;
         let (addr, sockets) = bind_group(self.config.addr, self.config.backlog, cpus.len())?;
         let stop = Arc::new(AtomicBool::new(false));
         let factory = Arc::new(factory);

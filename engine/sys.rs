@@ -1,6 +1,7 @@
-//! The one conversion glommio offers only as `unsafe`: every `unsafe` block of the crate.
+//! The system calls std and glommio do not wrap safely: every `unsafe` block of the crate.
 
-use std::os::fd::{IntoRawFd, OwnedFd};
+use std::io;
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::io::FromRawFd;
 
 /// Hands a bound, listening socket built by [`crate::listener`] to the current shard's
@@ -10,4 +11,28 @@ pub(crate) fn into_glommio_listener(fd: OwnedFd) -> glommio::net::TcpListener {
     // open and not shared); `into_raw_fd` gives up that ownership, so the listener becomes
     // its only owner and closes it exactly once.
     unsafe { glommio::net::TcpListener::from_raw_fd(fd.into_raw_fd()) }
+}
+
+/// Size of `struct io_uring_params` (linux/io_uring.h).
+const IO_URING_PARAMS_BYTES: usize = 120;
+
+/// Creates and closes a one-entry io_uring: `Ok`, or the errno `io_uring_setup(2)` gave.
+pub(crate) fn probe_io_uring() -> Result<(), i32> {
+    // u64 elements give the struct's 8-byte alignment; zeroed, as the kernel requires.
+    let mut params = [0u64; IO_URING_PARAMS_BYTES / 8];
+    let entries: libc::c_uint = 1;
+    // SAFETY: io_uring_setup(2) takes an entry count and a pointer to one `struct
+    // io_uring_params` (120 bytes), which it reads and fills in. `params` is 120 writable,
+    // zeroed, suitably aligned bytes that outlive the call; nothing else aliases them.
+    let ret = unsafe { libc::syscall(libc::SYS_io_uring_setup, entries, params.as_mut_ptr()) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO));
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| libc::EBADF)?;
+    // SAFETY: a non-negative return is a new io_uring descriptor that nothing else knows
+    // about; the OwnedFd becomes its only owner and closes it once, right here.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok(())
 }

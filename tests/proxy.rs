@@ -1,0 +1,378 @@
+//! HAProxy in front of two `hello` processes, as docs/deploy.md runs them: both serve, and a
+//! SIGTERM drains one of them without a single failed request.
+//!
+//! Needs Debian's haproxy (`apt-get install haproxy`; `.ci/run` installs it). Loopback only;
+//! every process is killed when the test ends, panics included.
+
+use std::fs::{self, File};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Where Debian's package puts haproxy.
+const HAPROXY: &str = "/usr/sbin/haproxy";
+/// How long a process may take to start listening, or to exit after SIGTERM.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// `Config::shutdown_grace` (10 s) plus slack: a drain that takes longer is a failure.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// Each client request's own timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Client threads sending through the proxy while one server drains.
+const CLIENTS: usize = 4;
+/// Hard bound on the drain phase, whatever happens.
+const LOAD_LIMIT: Duration = Duration::from_secs(20);
+
+/// `target/<profile>/examples/hello`, which `cargo test` builds beside this test binary
+/// (`cargo test --test proxy` alone does not: build it first).
+fn hello_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let hello = profile_dir.join("examples").join("hello");
+    assert!(
+        hello.is_file(),
+        "{} is missing: run plain `cargo test`, or `cargo build --example hello` first",
+        hello.display()
+    );
+    hello
+}
+
+/// haproxy from Debian's package, or from `PATH`; a clear failure when it is not installed.
+fn haproxy_binary() -> PathBuf {
+    let in_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| dir.join("haproxy"));
+    std::iter::once(PathBuf::from(HAPROXY))
+        .chain(in_path)
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "haproxy is not installed: install it with `apt-get install haproxy` (Debian's \
+                 package, {HAPROXY}; .ci/run does this). This test needs a real proxy."
+            )
+        })
+}
+
+/// A free loopback port: bind port 0, read the port, release it.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A named child process whose stderr goes to a file in the test's directory.
+struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics with the process's log if it has already exited.
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            panic!("{} exited early ({status}); logs below", self.name);
+        }
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {}", self.name);
+    }
+
+    /// Waits for the exit; returns the status and the first instant it was seen.
+    fn wait_exit(&mut self, timeout: Duration) -> (ExitStatus, Instant) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status, Instant::now());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?}; logs below",
+                self.name
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Every process of the test and its directory; dropping it kills and removes them all.
+struct Rig {
+    dir: PathBuf,
+    procs: Vec<Proc>,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("ringpin-proxy-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&dir).expect("create temp dir");
+        Rig {
+            dir,
+            procs: Vec::new(),
+        }
+    }
+
+    /// Spawns `command` with stderr to `<dir>/<name>.log`; returns its index.
+    fn spawn(&mut self, name: &str, command: &mut Command) -> usize {
+        let log = self.dir.join(format!("{name}.log"));
+        let stderr = File::create(&log).expect("create log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        self.procs.push(Proc {
+            name: name.to_string(),
+            child,
+            log,
+        });
+        self.procs.len() - 1
+    }
+
+    /// Starts `hello` on `cpu` and port 0; returns its index and the address it logged.
+    fn start_hello(&mut self, name: &str, cpu: usize) -> (usize, SocketAddr) {
+        let index = self.spawn(
+            name,
+            Command::new(hello_binary())
+                .args(["--addr", "127.0.0.1:0", "--cores", &cpu.to_string()])
+                .env("RUST_LOG", "info")
+                .env_remove("RINGPIN_ADDR")
+                .env_remove("RINGPIN_CORES"),
+        );
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let log = self.procs[index].log();
+            let logged = log
+                .lines()
+                .find_map(|line| line.split("ringpin listening on ").nth(1))
+                .and_then(|rest| rest.split_once("; shards -> CPUs: "));
+            if let Some((addr, _shards)) = logged {
+                return (index, addr.parse().expect("a socket address in the log"));
+            }
+            self.procs[index].assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not log its address; logs below"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for proc in &mut self.procs {
+            if let Ok(None) = proc.child.try_wait() {
+                let _ = proc.child.kill();
+                let _ = proc.child.wait();
+            }
+            if thread::panicking() {
+                eprintln!("---- {} log ----\n{}", proc.name, proc.log());
+            }
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// HAProxy as docs/deploy.md configures it, minus TLS: round robin, fast health checks, and
+/// retries on the other server for anything a draining server drops.
+fn haproxy_config(frontend: u16, a: SocketAddr, b: SocketAddr) -> String {
+    format!(
+        "global
+    nbthread 1
+
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    retries 3
+    option redispatch 1
+    retry-on conn-failure empty-response response-timeout
+
+frontend web
+    bind 127.0.0.1:{frontend}
+    default_backend hello
+
+backend hello
+    balance roundrobin
+    option httpchk
+    http-check send meth GET uri /
+    http-response set-header X-Served-By %s
+    server a {a} check inter 100ms fall 1 rise 1
+    server b {b} check inter 100ms fall 1 rise 1
+"
+    )
+}
+
+/// What one request through the proxy got: the server that answered, or why it failed.
+struct Outcome {
+    started: Instant,
+    served_by: Result<String, String>,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(REQUEST_TIMEOUT).build()
+}
+
+fn get(agent: &ureq::Agent, url: &str) -> Outcome {
+    let started = Instant::now();
+    let served_by = match agent.get(url).call() {
+        Ok(response) => {
+            let status = response.status();
+            let server = response.header("x-served-by").unwrap_or("").to_string();
+            match response.into_string() {
+                Ok(body) if status == 200 && body == "Hello, World!" => Ok(server),
+                Ok(body) => Err(format!("{status} from {server:?}: {body:?}")),
+                Err(e) => Err(format!("{status} from {server:?}, body unread: {e}")),
+            }
+        }
+        Err(ureq::Error::Status(status, response)) => Err(format!(
+            "{status} from {:?}",
+            response.header("x-served-by").unwrap_or("")
+        )),
+        Err(e) => Err(format!("transport: {e}")),
+    };
+    Outcome { started, served_by }
+}
+
+fn count<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>, server: &str) -> usize {
+    outcomes
+        .into_iter()
+        .filter(|o| o.served_by.as_deref() == Ok(server))
+        .count()
+}
+
+fn failures(outcomes: &[Outcome]) -> Vec<&str> {
+    outcomes
+        .iter()
+        .filter_map(|o| o.served_by.as_ref().err().map(String::as_str))
+        .collect()
+}
+
+#[test]
+fn haproxy_balances_two_instances_and_a_drain_loses_no_request() {
+    let haproxy = haproxy_binary();
+    let mask = ringpin::affinity_mask().expect("affinity mask");
+    let (first_cpu, last_cpu) = (*mask.first().expect("a CPU"), *mask.last().expect("a CPU"));
+    let mut rig = Rig::new();
+    let (a, addr_a) = rig.start_hello("hello-a", first_cpu);
+    let (_b, addr_b) = rig.start_hello("hello-b", last_cpu);
+
+    let port = free_port();
+    let config = rig.dir.join("haproxy.cfg");
+    fs::write(&config, haproxy_config(port, addr_a, addr_b)).expect("write haproxy.cfg");
+    let proxy = rig.spawn(
+        "haproxy",
+        Command::new(&haproxy).arg("-f").arg(&config).arg("-db"),
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+
+    // Wait until the proxy answers and both servers have passed a health check.
+    let client = agent();
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut seen = Vec::new();
+    while !(seen.iter().any(|s| s == "a") && seen.iter().any(|s| s == "b")) {
+        rig.procs[proxy].assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "haproxy did not serve from both servers (saw {seen:?}); logs below"
+        );
+        match get(&client, &url).served_by {
+            Ok(server) => seen.push(server),
+            Err(_) => thread::sleep(Duration::from_millis(50)),
+        }
+    }
+
+    // (1) Round robin: both instances answer.
+    let outcomes: Vec<Outcome> = (0..40).map(|_| get(&client, &url)).collect();
+    assert_eq!(failures(&outcomes), Vec::<&str>::new(), "through the proxy");
+    let (from_a, from_b) = (count(&outcomes, "a"), count(&outcomes, "b"));
+    assert!(
+        from_a > 0 && from_b > 0,
+        "both servers answer: a {from_a}, b {from_b}"
+    );
+
+    // (2) Drain a while clients keep sending: no request may fail.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (stop, url) = (stop.clone(), url.clone());
+            thread::spawn(move || {
+                let client = agent();
+                let until = Instant::now() + LOAD_LIMIT;
+                let mut outcomes = Vec::new();
+                while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                    outcomes.push(get(&client, &url));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let sigterm_at = Instant::now();
+    rig.procs[a].terminate();
+    let (status, exited_at) = rig.procs[a].wait_exit(DRAIN_TIMEOUT);
+    thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let outcomes: Vec<Outcome> = clients
+        .into_iter()
+        .flat_map(|client| client.join().expect("client thread"))
+        .collect();
+
+    let before = outcomes.iter().filter(|o| o.started < sigterm_at);
+    let after = outcomes.iter().filter(|o| o.started > exited_at);
+    println!(
+        "drain: {} requests, {} before SIGTERM, {} after exit; a exited {:?} after SIGTERM",
+        outcomes.len(),
+        before.clone().count(),
+        after.clone().count(),
+        exited_at - sigterm_at
+    );
+    let failed = failures(&outcomes);
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed during the drain, first: {:?}; logs below",
+        failed.len(),
+        outcomes.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(
+        status.success(),
+        "the drained instance exits cleanly: {status}"
+    );
+    assert!(count(before, "a") > 0, "a served before its SIGTERM");
+    let after: Vec<&Outcome> = after.collect();
+    assert!(
+        after.len() >= 10,
+        "requests kept flowing after a exited: {}",
+        after.len()
+    );
+    assert!(
+        after.iter().all(|o| o.served_by.as_deref() == Ok("b")),
+        "only b answers once a has exited"
+    );
+    rig.procs[proxy].assert_running();
+}
