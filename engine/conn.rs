@@ -16,7 +16,8 @@ use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
 use crate::handler::Handler;
-use crate::session::{Session, SessionState, StreamedBody};
+use crate::request::Request;
+use crate::session::{BodyFeed, RequestMeta, Session, SessionState, StreamedBody};
 use crate::shard::ShardCtx;
 
 /// How long a connection that is idle when a drain starts may still deliver a request that
@@ -61,6 +62,12 @@ impl Conn<'_> {
         let batch = self.session.limits().max_pipelined_requests;
         loop {
             let answered = self.session.answer(handler, self.shard.is_draining()).await;
+            let mut more_waiting = false;
+            if let Some(request) = self.session.take_streaming_request() {
+                self.flush().await?;
+                self.serve_streaming(handler, request).await?;
+                more_waiting = true;
+            }
             self.flush().await?;
             let streamed = match self.session.take_streamed_body() {
                 Some(body) => {
@@ -80,7 +87,7 @@ impl Conn<'_> {
                     return self.linger().await;
                 }
             }
-            if streamed || answered >= batch {
+            if streamed || more_waiting || answered >= batch {
                 // Requests may be waiting in the input already (pipelined behind a streamed
                 // response, or past a full batch): answer them before reading, after letting
                 // other connections run.
@@ -90,6 +97,47 @@ impl Conn<'_> {
             match self.wait_for_bytes().await? {
                 Readiness::Bytes => {}
                 Readiness::Eof | Readiness::Drained => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs the handler of a request whose body it streams, while feeding it the body from
+    /// the socket as it reads (and no faster: a full pipe stops the reads).
+    async fn serve_streaming<H: Handler>(
+        &mut self,
+        handler: &H,
+        request: Request,
+    ) -> io::Result<()> {
+        let meta = RequestMeta::of(&request);
+        let call = handler.call(request);
+        let response = future::or(async { Some(call.await) }, async {
+            self.feed_body().await;
+            None
+        })
+        .await;
+        match response {
+            Some(response) => {
+                self.session
+                    .respond(meta, response, self.shard.is_draining());
+                Ok(())
+            }
+            None => Err(io::Error::other("body feeder stopped")),
+        }
+    }
+
+    /// Delivers the streamed body; never completes on its own (the handler's answer ends
+    /// the race in `serve_streaming`).
+    async fn feed_body(&mut self) {
+        loop {
+            match self.session.feed_body() {
+                BodyFeed::Done => future::pending::<()>().await,
+                BodyFeed::Full(room) => room.ready().await,
+                BodyFeed::NeedInput => {
+                    if !matches!(self.wait_for_bytes().await, Ok(Readiness::Bytes)) {
+                        self.session.input_closed();
+                        future::pending::<()>().await;
+                    }
+                }
             }
         }
     }

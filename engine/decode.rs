@@ -3,12 +3,15 @@
 //! Pure: the connection feeds its read buffer in, whatever pieces the bytes arrived in, and
 //! takes complete requests out. No I/O, so every split of a byte stream can be tested.
 
+use std::rc::Rc;
+
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::body::{Pipe, RequestBody};
 use crate::chunked::ChunkedDecoder;
 use crate::config::Limits;
 use crate::error::RequestError;
-use crate::head::{parse_head, Framing, Head, HeadScan};
+use crate::head::{parse_head, Framing, HeadScan};
 use crate::request::Request;
 
 /// What one call to [`RequestDecoder::decode`] produced.
@@ -18,31 +21,43 @@ use crate::request::Request;
 pub(crate) enum Decoded {
     /// A complete request; its bytes are gone from the buffer.
     Request(Request),
+    /// A request whose body will be streamed to it: dispatch it now, then keep calling
+    /// `decode` to move body bytes into its [`RequestBody`].
+    Streaming(Request),
     /// The head asked for `100-continue` and its body has not arrived: send 100 first.
     Continue,
-    /// More bytes are needed.
+    /// More bytes are needed (or, while streaming, room in the body pipe).
     Partial,
 }
 
+/// How a streamed body is delimited.
+enum StreamFraming {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
 /// Where the decoder stands in the current request.
-// Boxing the parsed head would cost an allocation per request with a body.
+// Boxing the request would cost an allocation per request with a body.
 #[allow(clippy::large_enum_variant)]
 enum State {
     /// Reading the head.
     Head { scan: HeadScan, empty_lines: usize },
-    /// The head (still at the front of the buffer) is parsed; waiting for `body_len` bytes.
-    Length {
-        head: Head,
-        head_len: usize,
-        body_len: usize,
-    },
-    /// The head is split off; decoding chunks into `body`.
+    /// The head is parsed and split off; waiting for `body_len` bytes.
+    Length { request: Request, body_len: usize },
+    /// Decoding chunks into `body`.
     Chunked {
-        head: Head,
-        head_bytes: Bytes,
+        request: Request,
         chunks: ChunkedDecoder,
         body: BytesMut,
     },
+    /// Handing the body of a dispatched request to its handler, chunk by chunk.
+    Streaming {
+        framing: StreamFraming,
+        pipe: Rc<Pipe>,
+        limits: Limits,
+    },
+    /// A streamed body was malformed or cut off: nothing after it can be trusted.
+    Broken,
 }
 
 impl State {
@@ -73,19 +88,44 @@ impl RequestDecoder {
         matches!(self.state, State::Head { .. }) && buf.is_empty()
     }
 
+    /// True while a streamed body is still being delivered (or was cut off).
+    pub fn is_streaming(&self) -> bool {
+        matches!(self.state, State::Streaming { .. } | State::Broken)
+    }
+
+    /// The pipe of the body being streamed, if any.
+    pub fn pipe(&self) -> Option<&Rc<Pipe>> {
+        match &self.state {
+            State::Streaming { pipe, .. } => Some(pipe),
+            _ => None,
+        }
+    }
+
     /// How many more bytes the current request is known to need (0 when unknown), so the
     /// reader can size its buffer once instead of growing it step by step.
     pub fn wants(&self, buffered: usize) -> usize {
         match &self.state {
-            State::Length {
-                head_len, body_len, ..
-            } => (head_len + body_len).saturating_sub(buffered),
+            State::Length { body_len, .. } => body_len.saturating_sub(buffered),
             _ => 0,
         }
     }
 
-    /// Takes the next complete request off the front of `buf`.
-    pub fn decode(&mut self, buf: &mut BytesMut, limits: &Limits) -> Result<Decoded, RequestError> {
+    /// The client went away: a streamed body ends with an error instead of waiting forever.
+    pub fn input_closed(&mut self) {
+        if let State::Streaming { pipe, .. } = &self.state {
+            pipe.fail(RequestError::IncompleteBody);
+            self.state = State::Broken;
+        }
+    }
+
+    /// Takes the next complete request off the front of `buf`. `stream_limit` says, for a
+    /// request with a body, whether its handler streams the body and up to how many bytes.
+    pub fn decode(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &Limits,
+        stream_limit: &dyn Fn(&Request) -> Option<u64>,
+    ) -> Result<Decoded, RequestError> {
         loop {
             match &mut self.state {
                 State::Head { scan, empty_lines } => {
@@ -103,71 +143,135 @@ impl RequestDecoder {
                     let Some(head_len) = scan.find_end(buf, limits)? else {
                         return Ok(Decoded::Partial);
                     };
-                    let head = parse_head(buf.get(..head_len).unwrap_or_default(), limits)?;
+                    // The body limit depends on whether the handler streams; checked below.
+                    let unbounded = Limits {
+                        max_body_bytes: u64::MAX,
+                        ..limits.clone()
+                    };
+                    let head = parse_head(buf.get(..head_len).unwrap_or_default(), &unbounded)?;
                     self.continue_answered = false;
-                    self.state = match head.framing {
-                        Framing::Empty => {
-                            let head_bytes = buf.split_to(head_len).freeze();
-                            self.reset();
-                            return Ok(Decoded::Request(Request::new(
-                                head_bytes,
-                                head,
-                                Bytes::new(),
-                            )));
+                    let framing = head.framing;
+                    let request = Request::new(buf.split_to(head_len).freeze(), head, Bytes::new());
+                    if framing == Framing::Empty {
+                        self.reset();
+                        return Ok(Decoded::Request(request));
+                    }
+                    if let Some(limit) = stream_limit(&request) {
+                        return self.start_stream(request, framing, limit, limits);
+                    }
+                    self.state = match framing {
+                        Framing::Length(n) if n > limits.max_body_bytes => {
+                            return Err(RequestError::BodyTooLarge)
                         }
                         Framing::Length(n) => State::Length {
-                            head,
-                            head_len,
-                            // parse_head refuses lengths above max_body_bytes.
+                            request,
                             body_len: usize::try_from(n).map_err(|_| RequestError::BodyTooLarge)?,
                         },
-                        Framing::Chunked => State::Chunked {
-                            head,
-                            head_bytes: buf.split_to(head_len).freeze(),
+                        _ => State::Chunked {
+                            request,
                             chunks: ChunkedDecoder::new(),
                             body: BytesMut::new(),
                         },
                     };
                 }
-                State::Length {
-                    head,
-                    head_len,
-                    body_len,
-                } => {
-                    let (head_len, body_len) = (*head_len, *body_len);
-                    if buf.len() < head_len + body_len {
-                        let expect = head.expect_continue;
+                State::Length { request, body_len } => {
+                    let body_len = *body_len;
+                    if buf.len() < body_len {
+                        let expect = request.expects_continue();
                         return Ok(self.partial_body(expect));
                     }
-                    if let State::Length { head, .. } = self.take_state() {
-                        let head_bytes = buf.split_to(head_len).freeze();
-                        let body = buf.split_to(body_len).freeze();
-                        return Ok(Decoded::Request(Request::new(head_bytes, head, body)));
+                    if let State::Length { mut request, .. } = self.take_state() {
+                        request.set_body(buf.split_to(body_len).freeze());
+                        return Ok(Decoded::Request(request));
                     }
                 }
                 State::Chunked {
-                    head, chunks, body, ..
+                    request,
+                    chunks,
+                    body,
                 } => {
                     if !chunks.decode(buf, body, limits)? {
-                        let expect = head.expect_continue;
+                        let expect = request.expects_continue();
                         return Ok(self.partial_body(expect));
                     }
                     if let State::Chunked {
-                        head,
-                        head_bytes,
-                        body,
-                        ..
+                        mut request, body, ..
                     } = self.take_state()
                     {
-                        return Ok(Decoded::Request(Request::new(
-                            head_bytes,
-                            head,
-                            body.freeze(),
-                        )));
+                        request.set_body(body.freeze());
+                        return Ok(Decoded::Request(request));
                     }
                 }
+                State::Streaming {
+                    framing,
+                    pipe,
+                    limits: stream_limits,
+                } => {
+                    if pipe.is_full() {
+                        return Ok(Decoded::Partial);
+                    }
+                    let finished = match framing {
+                        StreamFraming::Length(remaining) => {
+                            let take = usize::try_from(*remaining)
+                                .unwrap_or(usize::MAX)
+                                .min(buf.len());
+                            if take > 0 {
+                                pipe.push(buf.split_to(take).freeze());
+                                *remaining -= take as u64;
+                            }
+                            *remaining == 0
+                        }
+                        StreamFraming::Chunked(chunks) => {
+                            let mut out = BytesMut::new();
+                            let result = chunks.decode(buf, &mut out, stream_limits);
+                            pipe.push(out.freeze());
+                            match result {
+                                Ok(done) => done,
+                                Err(error) => {
+                                    // The handler owns the answer now; it sees the error.
+                                    pipe.fail(error);
+                                    self.state = State::Broken;
+                                    return Ok(Decoded::Partial);
+                                }
+                            }
+                        }
+                    };
+                    if !finished {
+                        return Ok(Decoded::Partial);
+                    }
+                    pipe.finish();
+                    self.reset();
+                    // The next request waits until the streaming handler has answered.
+                    return Ok(Decoded::Partial);
+                }
+                State::Broken => return Ok(Decoded::Partial),
             }
         }
+    }
+
+    fn start_stream(
+        &mut self,
+        mut request: Request,
+        framing: Framing,
+        limit: u64,
+        limits: &Limits,
+    ) -> Result<Decoded, RequestError> {
+        let framing = match framing {
+            Framing::Length(n) if n > limit => return Err(RequestError::BodyTooLarge),
+            Framing::Length(n) => StreamFraming::Length(n),
+            _ => StreamFraming::Chunked(ChunkedDecoder::new()),
+        };
+        let pipe = Rc::new(Pipe::default());
+        request.set_body_stream(RequestBody::new(pipe.clone()));
+        self.state = State::Streaming {
+            framing,
+            pipe,
+            limits: Limits {
+                max_body_bytes: limit,
+                ..limits.clone()
+            },
+        };
+        Ok(Decoded::Streaming(request))
     }
 
     fn take_state(&mut self) -> State {

@@ -51,6 +51,8 @@ pub enum RequestError {
     BodyTooLarge,
     /// An `Expect` value other than `100-continue`.
     UnsupportedExpectation,
+    /// The connection closed before the whole body arrived (seen by a streaming handler).
+    IncompleteBody,
 }
 
 impl RequestError {
@@ -77,7 +79,8 @@ impl RequestError {
             | RequestError::ConflictingFraming
             | RequestError::InvalidTransferEncoding
             | RequestError::InvalidChunk
-            | RequestError::ChunkExtensionTooLarge => 400,
+            | RequestError::ChunkExtensionTooLarge
+            | RequestError::IncompleteBody => 400,
         }
     }
 
@@ -105,6 +108,7 @@ impl RequestError {
             RequestError::TooManyHeaders => "too many header fields",
             RequestError::BodyTooLarge => "request body too large",
             RequestError::UnsupportedExpectation => "unsupported expectation",
+            RequestError::IncompleteBody => "request body incomplete",
         }
     }
 }

@@ -13,6 +13,14 @@ pub trait Handler: 'static {
 
     /// Handles one request.
     fn call(&self, request: Request) -> Self::Future;
+
+    /// For a request with a body: `Some(max_bytes)` if this handler reads the body as a
+    /// stream ([`Request::take_body_stream`]) of at most `max_bytes`, `None` (the default)
+    /// to get it complete in [`Request::body`], bounded by `Limits::max_body_bytes`.
+    fn body_stream_limit(&self, request: &Request) -> Option<u64> {
+        let _ = request;
+        None
+    }
 }
 
 impl<F, Fut> Handler for F

@@ -41,6 +41,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod body;
 mod chunked;
 mod config;
 mod conn;
@@ -65,6 +66,7 @@ mod shard;
 mod sse;
 mod sys;
 
+pub use body::RequestBody;
 pub use config::{Config, Limits, HEADER_CAPACITY, HEAD_CAPACITY};
 pub use cpus::{affinity_mask, online_cpus, parse_cpu_list};
 pub use encode::reason_phrase;
@@ -84,6 +86,6 @@ pub use request::{Request, MAX_PARAMS};
 pub use response::{BodyStream, IntoResponse, Response};
 pub use router::{delete, get, patch, post, put, BoxFuture, MethodRouter, Router};
 pub use server::{Server, ServerHandle, ShutdownTrigger};
-pub use session::{Session, SessionState, StreamedBody};
+pub use session::{BodyFeed, PipeRoom, RequestMeta, Session, SessionState, StreamedBody};
 pub use shard::{current_shard, ShardInfo};
 pub use sse::{Event, Sse};

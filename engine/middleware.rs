@@ -39,6 +39,10 @@ where
 {
     type Future = Fut;
 
+    fn body_stream_limit(&self, request: &Request) -> Option<u64> {
+        self.inner.body_stream_limit(request)
+    }
+
     fn call(&self, request: Request) -> Fut {
         (self.layer)(
             request,

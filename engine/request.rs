@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
+use crate::body::RequestBody;
 use crate::head::{Head, Span, Version};
 
 /// Most `:param` and `*rest` captures one route may have.
@@ -25,6 +26,7 @@ pub struct Request {
     head: Bytes,
     parts: Head,
     body: Bytes,
+    body_stream: Option<RequestBody>,
     params: Params,
 }
 
@@ -34,8 +36,28 @@ impl Request {
             head,
             parts,
             body,
+            body_stream: None,
             params: Params::default(),
         }
+    }
+
+    pub(crate) fn set_body(&mut self, body: Bytes) {
+        self.body = body;
+    }
+
+    pub(crate) fn set_body_stream(&mut self, body: RequestBody) {
+        self.body_stream = Some(body);
+    }
+
+    pub(crate) fn expects_continue(&self) -> bool {
+        self.parts.expect_continue
+    }
+
+    /// The body as a stream of chunks, for a route that asked for streaming
+    /// ([`crate::MethodRouter::with_streaming_body`]); `None` otherwise (the body is then
+    /// complete in [`Request::body`]). Can be taken once.
+    pub fn take_body_stream(&mut self) -> Option<RequestBody> {
+        self.body_stream.take()
     }
 
     /// Records the router's captures: `(start, end)` byte ranges within [`Request::path`].

@@ -30,6 +30,7 @@ where
 #[derive(Clone, Default)]
 pub struct MethodRouter {
     handlers: Vec<(Box<str>, BoxHandler)>,
+    stream_limit: Option<u64>,
 }
 
 macro_rules! method_fns {
@@ -84,6 +85,14 @@ impl MethodRouter {
     {
         self.handlers.retain(|(m, _)| &**m != method);
         self.handlers.push((method.into(), boxed(handler)));
+        self
+    }
+
+    /// The handlers of this path read request bodies as streams
+    /// ([`Request::take_body_stream`]) of at most `max_bytes` each, instead of receiving
+    /// them buffered: for uploads larger than `Limits::max_body_bytes`.
+    pub fn with_streaming_body(mut self, max_bytes: u64) -> MethodRouter {
+        self.stream_limit = Some(max_bytes);
         self
     }
 
@@ -275,6 +284,8 @@ impl Router {
                     existing.methods.handlers.retain(|(m, _)| *m != method);
                     existing.methods.handlers.push((method, handler));
                 }
+                existing.methods.stream_limit =
+                    methods.stream_limit.or(existing.methods.stream_limit);
                 existing.methods
             }
             None => methods,
@@ -294,18 +305,20 @@ impl Router {
         }
     }
 
+    fn lookup(&self, path: &str, caps: &mut Captures) -> Option<&Endpoint> {
+        if path == "/" {
+            self.root.endpoint.as_ref()
+        } else {
+            self.root.find(path, 1, caps)
+        }
+    }
+
     fn dispatch(&self, mut request: Request) -> Result<BoxFuture, Response> {
         let mut caps = Captures {
             ranges: [(0, 0); MAX_PARAMS],
             len: 0,
         };
-        let path = request.path();
-        let found = if path == "/" {
-            self.root.endpoint.as_ref()
-        } else {
-            self.root.find(path, 1, &mut caps)
-        };
-        let Some(endpoint) = found else {
+        let Some(endpoint) = self.lookup(request.path(), &mut caps) else {
             return Err(self.error(404, "not found"));
         };
         let Some(handler) = endpoint.methods.find(request.method()) else {
@@ -328,6 +341,16 @@ impl Router {
 
 impl Handler for Router {
     type Future = BoxFuture;
+
+    fn body_stream_limit(&self, request: &Request) -> Option<u64> {
+        let mut caps = Captures {
+            ranges: [(0, 0); MAX_PARAMS],
+            len: 0,
+        };
+        let endpoint = self.lookup(request.path(), &mut caps)?;
+        endpoint.methods.find(request.method())?;
+        endpoint.methods.stream_limit
+    }
 
     fn call(&self, request: Request) -> BoxFuture {
         match self.dispatch(request) {

@@ -4,14 +4,18 @@
 //! request, and writes what it produced. Because no socket is involved, tests, fuzzers and
 //! other transports can drive exactly the code a live connection runs.
 
+use std::rc::Rc;
+
 use bytes::BytesMut;
 
+use crate::body::Pipe;
 use crate::config::Limits;
 use crate::decode::{Decoded, RequestDecoder};
 use crate::encode::{encode_response, Framing, CONTINUE};
 use crate::error::RequestError;
 use crate::handler::Handler;
 use crate::head::Version;
+use crate::request::Request;
 use crate::response::{BodyStream, Response};
 
 /// Where a session stands after a batch.
@@ -50,6 +54,46 @@ pub struct Session {
     output: BytesMut,
     state: SessionState,
     streaming: Option<StreamedBody>,
+    streaming_request: Option<Request>,
+}
+
+/// What a request's response framing depends on, noted before the handler takes it.
+#[derive(Copy, Clone, Debug)]
+pub struct RequestMeta {
+    head_only: bool,
+    keep_alive: bool,
+    http10: bool,
+}
+
+impl RequestMeta {
+    /// Notes what `request` asks of its response.
+    pub fn of(request: &Request) -> RequestMeta {
+        RequestMeta {
+            head_only: request.is_head(),
+            keep_alive: request.keep_alive(),
+            http10: request.version() == Version::Http10,
+        }
+    }
+}
+
+/// What [`Session::feed_body`] needs next.
+pub enum BodyFeed {
+    /// Nothing more to deliver (the body is complete, or the handler dropped it).
+    Done,
+    /// Bytes from the socket.
+    NeedInput,
+    /// Room: the handler has not read what was delivered. Await [`PipeRoom::ready`].
+    Full(PipeRoom),
+}
+
+/// A wait for the streaming handler to read.
+pub struct PipeRoom(Rc<Pipe>);
+
+impl PipeRoom {
+    /// Completes once the handler has read enough, or dropped the body.
+    pub async fn ready(self) {
+        self.0.writable().await
+    }
 }
 
 /// A response body still to be sent piece by piece after the head in the output.
@@ -70,6 +114,7 @@ impl Session {
             output: BytesMut::with_capacity(limits.read_buffer_bytes),
             state: SessionState::Open,
             streaming: None,
+            streaming_request: None,
             limits,
         }
     }
@@ -90,34 +135,26 @@ impl Session {
         let mut answered = 0;
         while self.state == SessionState::Open
             && self.streaming.is_none()
+            && self.streaming_request.is_none()
             && answered < self.limits.max_pipelined_requests
         {
-            match self.decoder.decode(&mut self.input, &self.limits) {
+            let decoded = self
+                .decoder
+                .decode(&mut self.input, &self.limits, &|request| {
+                    handler.body_stream_limit(request)
+                });
+            match decoded {
                 Ok(Decoded::Request(request)) => {
-                    let head_only = request.is_head();
-                    let client_keep_alive = request.keep_alive();
-                    let http10 = request.version() == Version::Http10;
-                    let mut response = handler.call(request).await;
-                    let streamed = response.is_streamed();
-                    // An HTTP/1.0 streamed body is delimited by the close.
-                    let delimited_by_close = streamed && http10 && !head_only;
-                    let framing = Framing {
-                        head_only,
-                        keep_alive: keep_alive(client_keep_alive, &response, draining)
-                            && !delimited_by_close,
-                        http10,
-                    };
-                    encode_response(&response, framing, &mut self.output);
-                    if !framing.keep_alive {
-                        self.state = SessionState::Closing;
-                    }
-                    if !head_only {
-                        self.streaming = response.take_stream().map(|body| StreamedBody {
-                            body,
-                            chunked: !http10,
-                        });
-                    }
+                    let meta = RequestMeta::of(&request);
+                    let response = handler.call(request).await;
+                    self.respond(meta, response, draining);
                     answered += 1;
+                }
+                Ok(Decoded::Streaming(request)) => {
+                    if request.expects_continue() {
+                        self.output.extend_from_slice(CONTINUE);
+                    }
+                    self.streaming_request = Some(request);
                 }
                 Ok(Decoded::Continue) => {
                     self.output.extend_from_slice(CONTINUE);
@@ -136,6 +173,67 @@ impl Session {
             }
         }
         answered
+    }
+
+    /// Encodes the handler's `response` to a request described by `meta`: framing, the
+    /// keep-alive decision, and a streamed body set aside for the transport.
+    pub fn respond(&mut self, meta: RequestMeta, mut response: Response, draining: bool) {
+        let streamed = response.is_streamed();
+        // An HTTP/1.0 streamed body is delimited by the close.
+        let delimited_by_close = streamed && meta.http10 && !meta.head_only;
+        // A streamed request body the handler did not read to the end cannot be skipped
+        // safely: close rather than parse the rest as a request.
+        let body_left = self.decoder.is_streaming();
+        let framing = Framing {
+            head_only: meta.head_only,
+            keep_alive: keep_alive(meta.keep_alive, &response, draining)
+                && !delimited_by_close
+                && !body_left,
+            http10: meta.http10,
+        };
+        encode_response(&response, framing, &mut self.output);
+        if !framing.keep_alive {
+            self.state = SessionState::Closing;
+        }
+        if !meta.head_only {
+            self.streaming = response.take_stream().map(|body| StreamedBody {
+                body,
+                chunked: !meta.http10,
+            });
+        }
+    }
+
+    /// A request whose handler streams its body, dispatched by [`Session::answer`]: the
+    /// transport calls the handler while it keeps [`Session::feed_body`] going, then hands
+    /// the response to [`Session::respond`].
+    pub fn take_streaming_request(&mut self) -> Option<Request> {
+        self.streaming_request.take()
+    }
+
+    /// Moves body bytes from the input to the streaming handler; says what is needed next.
+    pub fn feed_body(&mut self) -> BodyFeed {
+        let Some(pipe) = self.decoder.pipe().cloned() else {
+            return BodyFeed::Done;
+        };
+        if pipe.reader_gone() {
+            return BodyFeed::Done;
+        }
+        if !pipe.is_full() {
+            // Errors inside a streamed body go to the handler through the pipe.
+            let _ = self
+                .decoder
+                .decode(&mut self.input, &self.limits, &|_| None);
+        }
+        match self.decoder.pipe() {
+            None => BodyFeed::Done,
+            Some(pipe) if pipe.is_full() => BodyFeed::Full(PipeRoom(pipe.clone())),
+            Some(_) => BodyFeed::NeedInput,
+        }
+    }
+
+    /// The peer closed its side: a streamed body in progress ends with an error.
+    pub fn input_closed(&mut self) {
+        self.decoder.input_closed();
     }
 
     /// The streamed body of the last response answered, if it has one: send its pieces

@@ -12,6 +12,17 @@ use ringpin::middleware::{request_id, timing};
 use ringpin::{get, Event, HandlerExt, Request, Response, Router, Sse};
 
 const PIECE: usize = 64 * 1024;
+
+/// `read`, retried when a signal interrupts it (as every client must).
+fn read_retrying(stream: &mut std::net::TcpStream, buf: &mut [u8]) -> usize {
+    loop {
+        match stream.read(buf) {
+            Ok(n) => return n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("read failed: {e}"),
+        }
+    }
+}
 const PIECES: usize = 100;
 
 fn piece(i: usize) -> Bytes {
@@ -86,7 +97,7 @@ fn streamed_response_keeps_the_connection_usable() {
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];
     while raw.windows(5).filter(|w| w == b"0\r\n\r\n").count() < 2 {
-        let n = stream.read(&mut buf).expect("read");
+        let n = read_retrying(&mut stream, &mut buf);
         assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&raw));
         raw.extend_from_slice(&buf[..n]);
     }
@@ -130,7 +141,7 @@ fn drain_ends_an_endless_event_stream_cleanly() {
     replies.send(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
     let mut stream = replies.stream;
     let mut buf = [0u8; 1024];
-    let n = stream.read(&mut buf).expect("first bytes");
+    let n = read_retrying(&mut stream, &mut buf);
     assert!(String::from_utf8_lossy(&buf[..n]).contains("text/event-stream"));
     let started = Instant::now();
     server.shutdown();
@@ -196,4 +207,136 @@ fn http10_streamed_body_is_delimited_by_close() {
     assert!(!text.contains("Transfer-Encoding"), "{text}");
     assert!(text.contains("Connection: close"));
     assert!(text.ends_with("data: tick 4\n\n"), "{text}");
+}
+
+fn upload_router() -> Router {
+    Router::new()
+        .route(
+            "/upload",
+            ringpin::post(|mut r: Request| async move {
+                let Some(mut body) = r.take_body_stream() else {
+                    return Response::text("not streamed").with_status(500);
+                };
+                let (mut bytes, mut sum, mut chunks) = (0u64, 0u64, 0u64);
+                while let Some(chunk) = body.chunk().await {
+                    match chunk {
+                        Ok(chunk) => {
+                            bytes += chunk.len() as u64;
+                            sum = chunk.iter().fold(sum, |s, &b| s.wrapping_add(u64::from(b)));
+                            chunks += 1;
+                        }
+                        Err(e) => return Response::text(e.reason()).with_status(e.status()),
+                    }
+                }
+                Response::text(format!("{bytes} {sum} {chunks}"))
+            })
+            .with_streaming_body(64 * 1024 * 1024),
+        )
+        .route(
+            "/ignore",
+            ringpin::post(|_r: Request| async { Response::new(202) })
+                .with_streaming_body(64 * 1024 * 1024),
+        )
+        .route(
+            "/buffered",
+            ringpin::post(|r: Request| async move { r.body().len().to_string() }),
+        )
+}
+
+fn payload(len: usize) -> (Vec<u8>, u64) {
+    let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let sum = data.iter().fold(0u64, |s, &b| s.wrapping_add(u64::from(b)));
+    (data, sum)
+}
+
+#[test]
+fn streamed_upload_larger_than_the_body_limit() {
+    let server = start(test_config(), |_| upload_router());
+    let url = format!("http://{}/upload", server.addr());
+    // 20 MiB: twenty times Limits::max_body_bytes, which still guards buffered routes.
+    let (data, sum) = payload(20 * 1024 * 1024);
+    let by_length = ureq::post(&url)
+        .send_bytes(&data)
+        .expect("upload with Content-Length");
+    let text = by_length.into_string().expect("body");
+    let fields: Vec<u64> = text
+        .split(' ')
+        .map(|f| f.parse().expect("number"))
+        .collect();
+    assert_eq!(
+        &fields[..2],
+        &[data.len() as u64, sum],
+        "every byte arrived in order"
+    );
+    assert!(
+        fields[2] > 1,
+        "delivered in several chunks, not buffered whole"
+    );
+
+    let chunked = ureq::post(&url).send(&data[..]).expect("chunked upload");
+    let text = chunked.into_string().expect("body");
+    assert!(
+        text.starts_with(&format!("{} {sum} ", data.len())),
+        "{text}"
+    );
+
+    // A buffered route refuses the same length at the head, before any body byte is read.
+    let mut replies = Replies::new(connect(server.addr()));
+    replies.send(
+        format!(
+            "POST /buffered HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            data.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(replies.next().expect("answer").status, 413);
+}
+
+#[test]
+fn streamed_body_errors_reach_the_handler_and_unread_bodies_close() {
+    let server = start(test_config(), |_| upload_router());
+    let mut replies = Replies::new(connect(server.addr()));
+    replies.send(
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n",
+    );
+    let reply = replies.next().expect("handler's answer");
+    assert_eq!(reply.status, 400, "{}", reply.body_text());
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert!(replies.closed());
+
+    // A handler that ignores a streamed body: its answer arrives, then the connection closes
+    // instead of reading the rest of the body as requests.
+    let mut replies = Replies::new(connect(server.addr()));
+    replies.send(
+        b"POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nGET / HTTP/1.1\r\n",
+    );
+    let reply = replies.next().expect("answer");
+    assert_eq!(reply.status, 202);
+    assert_eq!(reply.header("connection"), Some("close"));
+
+    // After a fully read streamed body, the connection carries on.
+    let mut replies = Replies::new(connect(server.addr()));
+    replies.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcPOST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nde");
+    assert_eq!(replies.next().expect("first").body_text(), "3 294 1");
+    assert_eq!(replies.next().expect("second").body_text(), "2 201 1");
+}
+
+#[test]
+fn expect_continue_on_a_streamed_route() {
+    let server = start(test_config(), |_| upload_router());
+    let mut stream = connect(server.addr());
+    std::io::Write::write_all(
+        &mut stream,
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .expect("head");
+    let mut buf = [0u8; 64];
+    let n = read_retrying(&mut stream, &mut buf);
+    assert_eq!(&buf[..n], b"HTTP/1.1 100 Continue\r\n\r\n");
+    std::io::Write::write_all(&mut stream, b"wxyz").expect("body");
+    let mut replies = Replies::new(stream);
+    assert_eq!(
+        replies.next().expect("final").body_text(),
+        format!("4 {} 1", 119 + 120 + 121 + 122)
+    );
 }

@@ -108,6 +108,7 @@ impl Replies {
                 true
             }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
             Err(e) => panic!("read failed (server hung?): {e}"),
         }
     }
