@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use crate::shedding::Shedding;
+pub use crate::timeouts::Timeouts;
+
 /// Most header fields a request may carry; the upper bound of [`Limits::max_headers`].
 ///
 /// Header positions are kept inline in each [`Request`](crate::Request) (8 bytes each), so
@@ -34,6 +37,16 @@ pub struct Config {
     /// the client still sends before closing, so the client reads the error instead of a
     /// reset (nginx's lingering close). Default 2 s.
     pub linger: Duration,
+    /// How long each phase of a request may take; see [`Timeouts`].
+    pub timeouts: Timeouts,
+    /// Most open connections per shard. At the cap the shard stops accepting (the kernel's
+    /// backlog holds newcomers) until one closes. Default 16384.
+    pub max_connections_per_shard: usize,
+    /// Requests served on one connection before the response carries `Connection: close`.
+    /// `None` (default): no cap.
+    pub max_requests_per_connection: Option<u64>,
+    /// Adaptive load shedding; `None` (default) serves everything. See [`Shedding`].
+    pub shedding: Option<Shedding>,
 }
 
 impl Default for Config {
@@ -45,6 +58,10 @@ impl Default for Config {
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(10),
             linger: Duration::from_secs(2),
+            timeouts: Timeouts::default(),
+            max_connections_per_shard: 16384,
+            max_requests_per_connection: None,
+            shedding: None,
         }
     }
 }
@@ -74,6 +91,30 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::timeouts`].
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Sets [`Config::max_connections_per_shard`].
+    pub fn with_max_connections_per_shard(mut self, max: usize) -> Self {
+        self.max_connections_per_shard = max.max(1);
+        self
+    }
+
+    /// Sets [`Config::max_requests_per_connection`].
+    pub fn with_max_requests_per_connection(mut self, max: u64) -> Self {
+        self.max_requests_per_connection = Some(max.max(1));
+        self
+    }
+
+    /// Turns adaptive load shedding on with `shedding`.
+    pub fn with_shedding(mut self, shedding: Shedding) -> Self {
+        self.shedding = Some(shedding);
+        self
+    }
+
     /// Sets [`Config::shutdown_grace`].
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
@@ -81,27 +122,34 @@ impl Config {
     }
 }
 
-/// Protocol limits. Each names its unit, its default and the status sent when it is
-/// exceeded; the connection is closed after any of those answers.
+/// Protocol limits. Each names its unit, its default and what exceeding it does; every
+/// refusal is answered with a short plain-text body and `Connection: close`, nothing after
+/// it on that connection is processed, and the connection is closed. The defaults sit in
+/// the range of nginx and hyper; `docs/http-conformance.md` lists them in one table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Longest request line, in bytes including CRLF. Default 8 KiB (nginx's
-    /// `large_client_header_buffers`). Exceeding it: 414.
+    /// `large_client_header_buffers` line size). Exceeding it: 414, as soon as the byte past
+    /// the limit arrives.
     pub max_request_line_bytes: usize,
-    /// Longest head (request line, fields and the empty line), in bytes. Default 16 KiB,
-    /// at most [`HEAD_CAPACITY`]. Exceeding it: 431.
+    /// Longest head (request line, fields and the empty line), in bytes. Default 16 KiB
+    /// (nginx allows 4 lines of 8 KiB, hyper about 400 KB), at most [`HEAD_CAPACITY`].
+    /// Exceeding it: 431.
     pub max_head_bytes: usize,
-    /// Most header fields in one head. Default and maximum [`HEADER_CAPACITY`]. Exceeding
-    /// it: 431.
+    /// Most header fields in one head. Default and maximum [`HEADER_CAPACITY`] (hyper's
+    /// default too). Exceeding it: 431.
     pub max_headers: usize,
     /// Largest request body, in bytes after chunked decoding. Default 1 MiB (nginx's
-    /// `client_max_body_size`). Exceeding it: 413, sent before the body is read when
-    /// Content-Length announces it.
+    /// `client_max_body_size`). Exceeding it: 413. A Content-Length above it is refused from
+    /// the head alone, before any body byte is read and instead of a `100 Continue`; a
+    /// chunked body is refused at the chunk-size line that would cross it.
     pub max_body_bytes: u64,
-    /// Most bytes of chunk extensions in one body (all chunk lines together). Default 4 KiB.
-    /// Exceeding it: 400.
+    /// Most bytes of chunk extensions in one chunked body (all chunk-size lines together,
+    /// counted after the digits). Default 4 KiB. Exceeding it: 400; a size line longer than
+    /// 16 digits plus what is left of this budget is refused before its end arrives.
     pub max_chunk_extension_bytes: usize,
-    /// Largest trailer section of a chunked body, in bytes. Default 8 KiB. Exceeding it: 431.
+    /// Largest trailer section of a chunked body, in bytes of field lines including their
+    /// CRLFs. Default 8 KiB. Exceeding it: 431. Trailer fields are validated and discarded.
     pub max_trailer_bytes: usize,
     /// Most empty lines (CRLF) tolerated before a request line (RFC 9112 §2.2 asks servers to
     /// ignore at least one). Default 4. Exceeding it: 400.
@@ -109,6 +157,13 @@ pub struct Limits {
     /// Most pipelined requests answered before their responses are written and the shard
     /// yields to other connections. Default 64 requests. Bounds the write buffer.
     pub max_pipelined_requests: usize,
+    /// Most bytes of responses one batch of pipelined requests accumulates before they are
+    /// written: once the write buffer reaches it, the batch ends, the responses are written
+    /// and the rest of the pipeline is decoded afterwards. Default 256 KiB (hyper's
+    /// `max_buf_size` is about 400 KB). Not an error: it bounds the memory a client that
+    /// pipelines without reading can pin. (Requests read ahead are bounded already: the
+    /// connection reads only while the current request is incomplete.)
+    pub max_pipelined_bytes: usize,
     /// Initial read buffer of a connection, in bytes. Default 8 KiB; grows up to the head and
     /// body limits when a request needs it.
     pub read_buffer_bytes: usize,
@@ -125,6 +180,7 @@ impl Default for Limits {
             max_trailer_bytes: 8 * 1024,
             max_empty_lines: 4,
             max_pipelined_requests: 64,
+            max_pipelined_bytes: 256 * 1024,
             read_buffer_bytes: 8 * 1024,
         }
     }
@@ -138,6 +194,7 @@ impl Limits {
         l.max_request_line_bytes = l.max_request_line_bytes.clamp(16, l.max_head_bytes);
         l.max_headers = l.max_headers.min(HEADER_CAPACITY);
         l.max_pipelined_requests = l.max_pipelined_requests.max(1);
+        l.max_pipelined_bytes = l.max_pipelined_bytes.max(1);
         l.read_buffer_bytes = l.read_buffer_bytes.max(512);
         l
     }

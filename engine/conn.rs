@@ -15,9 +15,10 @@ use futures_lite::{future, StreamExt};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
+use crate::error::RequestError;
 use crate::handler::Handler;
 use crate::request::Request;
-use crate::session::{BodyFeed, RequestMeta, Session, SessionState, StreamedBody};
+use crate::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
 use crate::shard::ShardCtx;
 
 /// How long a connection that is idle when a drain starts may still deliver a request that
@@ -33,6 +34,8 @@ enum Readiness {
     Bytes,
     Eof,
     Drained,
+    /// The phase's timeout ran out (`Config::timeouts`).
+    TimedOut,
 }
 
 struct Conn<'a> {
@@ -40,16 +43,28 @@ struct Conn<'a> {
     shard: &'a ShardCtx,
     slot: usize,
     session: Session,
+    /// The phase the last wait was in, since when, and body bytes read in it.
+    phase: Phase,
+    phase_started: Instant,
+    phase_bytes: u64,
 }
 
 /// Serves one accepted connection until it closes.
 pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, handler: Rc<H>, shard: Rc<ShardCtx>) {
     let slot = shard.conn_opened();
+    let mut session = Session::new(&shard.limits);
+    session.set_max_requests(shard.max_requests);
+    if let Err(e) = stream.set_write_timeout(Some(shard.timeouts.send)) {
+        log::debug!("send timeout not set: {e}");
+    }
     let mut conn = Conn {
         stream,
         shard: &shard,
         slot,
-        session: Session::new(&shard.limits),
+        session,
+        phase: Phase::Idle,
+        phase_started: Instant::now(),
+        phase_bytes: 0,
     };
     if let Err(e) = conn.run(&*handler).await {
         log::debug!("connection ended: {e}");
@@ -61,6 +76,7 @@ impl Conn<'_> {
     async fn run<H: Handler>(&mut self, handler: &H) -> io::Result<()> {
         let batch = self.session.limits().max_pipelined_requests;
         loop {
+            self.session.set_shedding(self.shard.shedding());
             let answered = self.session.answer(handler, self.shard.is_draining()).await;
             let mut more_waiting = false;
             if let Some(request) = self.session.take_streaming_request() {
@@ -97,6 +113,9 @@ impl Conn<'_> {
             match self.wait_for_bytes().await? {
                 Readiness::Bytes => {}
                 Readiness::Eof | Readiness::Drained => return Ok(()),
+                // An idle keep-alive connection just closes; a late head or body is told.
+                Readiness::TimedOut if self.phase == Phase::Idle => return Ok(()),
+                Readiness::TimedOut => self.session.refuse(RequestError::RequestTimeout),
             }
         }
     }
@@ -133,6 +152,7 @@ impl Conn<'_> {
                 BodyFeed::Done => future::pending::<()>().await,
                 BodyFeed::Full(room) => room.ready().await,
                 BodyFeed::NeedInput => {
+                    // Eof, error or timeout: the handler's body ends with an error.
                     if !matches!(self.wait_for_bytes().await, Ok(Readiness::Bytes)) {
                         self.session.input_closed();
                         future::pending::<()>().await;
@@ -180,6 +200,11 @@ impl Conn<'_> {
 
     /// Reads more bytes into the session. Between requests, also races the drain signal.
     async fn wait_for_bytes(&mut self) -> io::Result<Readiness> {
+        let Some(timeout) = self.phase_timeout() else {
+            return Ok(Readiness::TimedOut);
+        };
+        self.stream
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         let idle = self.session.is_idle();
         let read_size = self.session.limits().read_buffer_bytes / 2;
         let (stream, shard, slot) = (&mut self.stream, self.shard, self.slot);
@@ -204,10 +229,40 @@ impl Conn<'_> {
             _ => 0,
         };
         input.truncate(start + n);
-        match result? {
-            Some(0) => Ok(Readiness::Eof),
-            Some(_) => Ok(Readiness::Bytes),
-            None => Ok(Readiness::Drained),
+        self.phase_bytes += n as u64;
+        match result {
+            Ok(Some(0)) => Ok(Readiness::Eof),
+            Ok(Some(_)) => Ok(Readiness::Bytes),
+            Ok(None) => Ok(Readiness::Drained),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(Readiness::TimedOut),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How long the next read may wait, by phase; `None` if the phase is already over
+    /// time (a head past its deadline, a body slower than the minimum rate).
+    fn phase_timeout(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let phase = self.session.phase();
+        if phase != self.phase {
+            self.phase = phase;
+            self.phase_started = now;
+            self.phase_bytes = 0;
+        }
+        let timeouts = &self.shard.timeouts;
+        let elapsed = now.duration_since(self.phase_started);
+        match phase {
+            Phase::Idle => Some(timeouts.idle),
+            Phase::Head => timeouts
+                .header
+                .checked_sub(elapsed)
+                .filter(|t| !t.is_zero()),
+            Phase::Body => {
+                let too_slow = elapsed >= timeouts.body_idle
+                    && (self.phase_bytes as f64)
+                        < timeouts.body_min_rate as f64 * elapsed.as_secs_f64();
+                (!too_slow).then_some(timeouts.body_idle)
+            }
         }
     }
 

@@ -30,6 +30,17 @@ pub(crate) enum Decoded {
     Partial,
 }
 
+/// Which part of a request the connection is waiting for; each has its own timeout.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Between requests: nothing of the next one has arrived.
+    Idle,
+    /// Part of a head has arrived.
+    Head,
+    /// The head is complete; body bytes are due.
+    Body,
+}
+
 /// How a streamed body is delimited.
 enum StreamFraming {
     Length(u64),
@@ -86,6 +97,15 @@ impl RequestDecoder {
     /// True between requests: nothing of a next request has been consumed.
     pub fn is_idle(&self, buf: &[u8]) -> bool {
         matches!(self.state, State::Head { .. }) && buf.is_empty()
+    }
+
+    /// Whether a head or a body is in progress (given the unread input).
+    pub fn phase(&self, buf: &[u8]) -> Phase {
+        match self.state {
+            State::Head { .. } if buf.is_empty() => Phase::Idle,
+            State::Head { .. } => Phase::Head,
+            _ => Phase::Body,
+        }
     }
 
     /// True while a streamed body is still being delivered (or was cut off).

@@ -35,9 +35,11 @@ pub enum RequestError {
     InvalidTransferEncoding,
     /// A transfer coding other than `chunked` (gzip, deflate ...) that ringpin does not decode.
     UnsupportedTransferCoding,
-    /// A chunk-size line, chunk data terminator or trailer is malformed.
+    /// A chunk-size line, chunk data terminator or trailer is malformed: not the grammar of
+    /// RFC 9112 §7.1, a CR without its LF, a bare LF, or a control byte.
     InvalidChunk,
-    /// The chunk extensions of one body exceed `Limits::max_chunk_extension_bytes`.
+    /// The chunk extensions of one body exceed `Limits::max_chunk_extension_bytes`, or a
+    /// chunk-size line runs longer than 16 digits plus what is left of that budget.
     ChunkExtensionTooLarge,
     /// The trailer section exceeds `Limits::max_trailer_bytes`.
     TrailersTooLarge,
@@ -53,6 +55,8 @@ pub enum RequestError {
     UnsupportedExpectation,
     /// The connection closed before the whole body arrived (seen by a streaming handler).
     IncompleteBody,
+    /// The head or body did not arrive within `Config::timeouts`.
+    RequestTimeout,
 }
 
 impl RequestError {
@@ -67,6 +71,7 @@ impl RequestError {
             RequestError::UnsupportedVersion => 505,
             RequestError::UnsupportedTransferCoding => 501,
             RequestError::UnsupportedExpectation => 417,
+            RequestError::RequestTimeout => 408,
             RequestError::InvalidRequestLine
             | RequestError::InvalidMethod
             | RequestError::InvalidTarget
@@ -109,6 +114,7 @@ impl RequestError {
             RequestError::BodyTooLarge => "request body too large",
             RequestError::UnsupportedExpectation => "unsupported expectation",
             RequestError::IncompleteBody => "request body incomplete",
+            RequestError::RequestTimeout => "request timeout",
         }
     }
 }

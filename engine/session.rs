@@ -10,6 +10,7 @@ use bytes::BytesMut;
 
 use crate::body::Pipe;
 use crate::config::Limits;
+pub use crate::decode::Phase;
 use crate::decode::{Decoded, RequestDecoder};
 use crate::encode::{encode_response, Framing, CONTINUE};
 use crate::error::RequestError;
@@ -27,6 +28,17 @@ pub enum SessionState {
     Closing,
     /// A request was refused with the given error: write the output, linger, close.
     Failed(RequestError),
+}
+
+/// The quick answer while the shard sheds load.
+#[cold]
+fn overloaded(retry_after: u32) -> Response {
+    Response::text("overloaded, retry later")
+        .with_status(503)
+        .with_header(
+            "retry-after",
+            itoa::Buffer::new().format(retry_after).to_string(),
+        )
 }
 
 /// The keep-alive decision, in one place: the client's wish (RFC 9112 §9.3), the
@@ -55,6 +67,9 @@ pub struct Session {
     state: SessionState,
     streaming: Option<StreamedBody>,
     streaming_request: Option<Request>,
+    served: u64,
+    max_requests: Option<u64>,
+    shed_retry_after: Option<u32>,
 }
 
 /// What a request's response framing depends on, noted before the handler takes it.
@@ -115,6 +130,9 @@ impl Session {
             state: SessionState::Open,
             streaming: None,
             streaming_request: None,
+            served: 0,
+            max_requests: None,
+            shed_retry_after: None,
             limits,
         }
     }
@@ -146,8 +164,20 @@ impl Session {
             match decoded {
                 Ok(Decoded::Request(request)) => {
                     let meta = RequestMeta::of(&request);
-                    let response = handler.call(request).await;
+                    let response = match self.shed_retry_after {
+                        Some(retry) => overloaded(retry),
+                        None => handler.call(request).await,
+                    };
                     self.respond(meta, response, draining);
+                    answered += 1;
+                }
+                Ok(Decoded::Streaming(request)) if self.shed_retry_after.is_some() => {
+                    // Refused before any body byte is read: nothing of it can be trusted
+                    // as the next request, so the connection closes after the 503.
+                    let meta = RequestMeta::of(&request);
+                    drop(request);
+                    let retry = self.shed_retry_after.unwrap_or(1);
+                    self.respond(meta, overloaded(retry).with_close(), draining);
                     answered += 1;
                 }
                 Ok(Decoded::Streaming(request)) => {
@@ -184,11 +214,14 @@ impl Session {
         // A streamed request body the handler did not read to the end cannot be skipped
         // safely: close rather than parse the rest as a request.
         let body_left = self.decoder.is_streaming();
+        self.served += 1;
+        let last_allowed = self.max_requests.is_some_and(|max| self.served >= max);
         let framing = Framing {
             head_only: meta.head_only,
             keep_alive: keep_alive(meta.keep_alive, &response, draining)
                 && !delimited_by_close
-                && !body_left,
+                && !body_left
+                && !last_allowed,
             http10: meta.http10,
         };
         encode_response(&response, framing, &mut self.output);
@@ -229,6 +262,42 @@ impl Session {
             Some(pipe) if pipe.is_full() => BodyFeed::Full(PipeRoom(pipe.clone())),
             Some(_) => BodyFeed::NeedInput,
         }
+    }
+
+    /// Caps the requests served on this connection: the last one's response closes it.
+    pub fn set_max_requests(&mut self, max: Option<u64>) {
+        self.max_requests = max;
+    }
+
+    /// While `Some(retry_after_secs)`, requests are answered 503 with `Retry-After`
+    /// instead of reaching the handler (the shard is shedding load).
+    pub fn set_shedding(&mut self, retry_after: Option<u32>) {
+        self.shed_retry_after = retry_after;
+    }
+
+    /// Refuses the request in progress with `error` (a timeout, say): its response goes to
+    /// the output and the session fails.
+    pub fn refuse(&mut self, error: RequestError) {
+        if self.state != SessionState::Open {
+            return;
+        }
+        let framing = Framing {
+            head_only: false,
+            keep_alive: false,
+            http10: false,
+        };
+        encode_response(&Response::from_error(error), framing, &mut self.output);
+        self.state = SessionState::Failed(error);
+    }
+
+    /// Which part of a request is awaited.
+    pub fn phase(&self) -> Phase {
+        self.decoder.phase(&self.input)
+    }
+
+    /// Requests answered so far.
+    pub fn served(&self) -> u64 {
+        self.served
     }
 
     /// The peer closed its side: a streamed body in progress ends with an error.

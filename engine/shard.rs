@@ -14,10 +14,11 @@ use glommio::net::TcpListener;
 use glommio::timer::Timer;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::config::{Config, Limits};
+use crate::config::{Config, Limits, Shedding, Timeouts};
 use crate::conn::serve_conn;
 use crate::date;
 use crate::handler::Handler;
+use crate::shedding::Shedder;
 use crate::sys;
 
 /// How often each shard looks at the clock (for `Date`) and at the stop flag.
@@ -52,10 +53,16 @@ pub fn current_shard() -> Option<ShardInfo> {
 pub(crate) struct ShardCtx {
     pub limits: Limits,
     pub linger: Duration,
+    pub timeouts: Timeouts,
+    pub max_requests: Option<u64>,
+    max_connections: usize,
+    shedding: Option<Shedding>,
+    shedder: Shedder,
     draining: Cell<bool>,
     waiters: RefCell<Vec<Option<Waker>>>,
     free_slots: RefCell<Vec<usize>>,
     open: Cell<usize>,
+    accept_waiter: RefCell<Option<Waker>>,
 }
 
 impl ShardCtx {
@@ -63,16 +70,54 @@ impl ShardCtx {
         ShardCtx {
             limits: config.limits.clamped(),
             linger: config.linger,
+            timeouts: config.timeouts.clone(),
+            max_requests: config.max_requests_per_connection,
+            max_connections: config.max_connections_per_shard.max(1),
+            shedding: config.shedding.clone(),
+            shedder: Shedder::default(),
             draining: Cell::new(false),
             waiters: RefCell::new(Vec::new()),
             free_slots: RefCell::new(Vec::new()),
             open: Cell::new(0),
+            accept_waiter: RefCell::new(None),
         }
     }
 
-    /// Registers a connection (or the accept loop); returns its drain-wakeup slot.
+    /// Registers a connection; returns its drain-wakeup slot.
     pub fn conn_opened(&self) -> usize {
         self.open.set(self.open.get() + 1);
+        self.take_slot()
+    }
+
+    /// Releases what [`ShardCtx::conn_opened`] took, and lets a paused accept go on.
+    pub fn conn_closed(&self, slot: usize) {
+        self.open.set(self.open.get().saturating_sub(1));
+        self.release_slot(slot);
+        if let Some(waker) = self.accept_waiter.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    /// `Some(retry_after_secs)` while the shard sheds load.
+    pub fn shedding(&self) -> Option<u32> {
+        match &self.shedding {
+            Some(settings) if self.shedder.is_shedding() => Some(settings.retry_after_secs),
+            _ => None,
+        }
+    }
+
+    /// Ready while the shard is under its connection cap (or draining).
+    fn poll_capacity(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.open.get() < self.max_connections || self.draining.get() {
+            Poll::Ready(())
+        } else {
+            *self.accept_waiter.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    /// A drain-wakeup slot for a task that is not a connection (the accept loop).
+    fn take_slot(&self) -> usize {
         match self.free_slots.borrow_mut().pop() {
             Some(slot) => slot,
             None => {
@@ -83,9 +128,7 @@ impl ShardCtx {
         }
     }
 
-    /// Releases what [`ShardCtx::conn_opened`] took.
-    pub fn conn_closed(&self, slot: usize) {
-        self.open.set(self.open.get().saturating_sub(1));
+    fn release_slot(&self, slot: usize) {
         if let Some(waiter) = self.waiters.borrow_mut().get_mut(slot) {
             *waiter = None;
         }
@@ -168,6 +211,9 @@ where
         let handler = Rc::new(factory(&info));
         let ctx = Rc::new(ShardCtx::new(&config));
         glommio::spawn_local(watch_clock(ctx.clone(), stop)).detach();
+        if let Some(settings) = config.shedding.clone() {
+            glommio::spawn_local(probe_queue_delay(ctx.clone(), settings)).detach();
+        }
         let _ = ready.send(Ok(()));
         accept_until_drain(&listener, handler, ctx.clone()).await;
         drop(listener);
@@ -198,8 +244,11 @@ async fn watch_clock(ctx: Rc<ShardCtx>, stop: Arc<AtomicBool>) {
 }
 
 async fn accept_until_drain<H: Handler>(listener: &TcpListener, handler: Rc<H>, ctx: Rc<ShardCtx>) {
-    let slot = ctx.conn_opened();
+    let slot = ctx.take_slot();
     loop {
+        // At the connection cap, stop accepting: the kernel's backlog holds newcomers
+        // (instead of accepting and dropping them) until a connection closes.
+        poll_fn(|cx| ctx.poll_capacity(cx)).await;
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             poll_fn(|cx| ctx.poll_drain(slot, cx)).await;
             None
@@ -219,5 +268,18 @@ async fn accept_until_drain<H: Handler>(listener: &TcpListener, handler: Rc<H>, 
             }
         }
     }
-    ctx.conn_closed(slot);
+    ctx.release_slot(slot);
+}
+
+/// Measures how long a runnable task waits for its turn on this shard and feeds the
+/// shedder (see `shedding`). Runs only when shedding is configured.
+async fn probe_queue_delay(ctx: Rc<ShardCtx>, settings: Shedding) {
+    while !ctx.is_draining() {
+        Timer::new(settings.probe_every).await;
+        let queued = Instant::now();
+        futures_lite::future::yield_now().await;
+        let now = Instant::now();
+        ctx.shedder
+            .observe(now.duration_since(queued), now, &settings);
+    }
 }

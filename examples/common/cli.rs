@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use ringpin::{parse_cpu_list, Config, Handler, Server, ShardInfo};
+use ringpin::{parse_cpu_list, Config, Handler, Server, ShardInfo, Shedding, Timeouts};
 
 /// Where to listen and on which CPUs.
 #[derive(Parser, Debug)]
@@ -17,13 +18,56 @@ pub struct ServeArgs {
     // Spelled out in full so clap takes one list-valued argument, not a repeated one.
     #[arg(long, env = "RINGPIN_CORES", value_parser = parse_cpu_list)]
     pub cores: Option<::std::vec::Vec<usize>>,
+    /// Whole-head deadline, from its first byte, in ms (late: 408).
+    #[arg(long, env = "RINGPIN_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Longest silence inside a body, in ms (late: 408).
+    #[arg(long, env = "RINGPIN_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_timeout_ms: u64,
+    /// Slowest body rate tolerated, bytes per second (slower: 408).
+    #[arg(long, env = "RINGPIN_BODY_MIN_RATE", default_value_t = 1024)]
+    pub body_min_rate: u64,
+    /// Idle keep-alive timeout, in ms (then close).
+    #[arg(long, env = "RINGPIN_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+    /// Longest wait for a client to read, in ms (then close).
+    #[arg(long, env = "RINGPIN_SEND_TIMEOUT_MS", default_value_t = 30_000)]
+    pub send_timeout_ms: u64,
+    /// Requests per connection before `Connection: close` (0: no cap).
+    #[arg(long, env = "RINGPIN_MAX_REQUESTS", default_value_t = 0)]
+    pub max_requests: u64,
+    /// Open connections per shard before accept pauses.
+    #[arg(long, env = "RINGPIN_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+    /// Queueing delay above which (for 100 ms) requests are shed with 503, in ms; 0 turns
+    /// shedding off.
+    #[arg(long, env = "RINGPIN_SHED_TARGET_MS", default_value_t = 5)]
+    pub shed_target_ms: u64,
 }
 
 impl ServeArgs {
     /// The engine configuration these flags describe.
     pub fn config(&self) -> Config {
-        let mut config = Config::default().with_addr(self.addr);
+        let mut config = Config::default()
+            .with_addr(self.addr)
+            .with_timeouts(Timeouts {
+                header: Duration::from_millis(self.header_timeout_ms),
+                body_idle: Duration::from_millis(self.body_timeout_ms),
+                body_min_rate: self.body_min_rate,
+                idle: Duration::from_millis(self.idle_timeout_ms),
+                send: Duration::from_millis(self.send_timeout_ms),
+            })
+            .with_max_connections_per_shard(self.max_connections);
         config.cpus = self.cores.clone();
+        if self.max_requests > 0 {
+            config = config.with_max_requests_per_connection(self.max_requests);
+        }
+        if self.shed_target_ms > 0 {
+            config = config.with_shedding(Shedding {
+                target: Duration::from_millis(self.shed_target_ms),
+                ..Shedding::default()
+            });
+        }
         config
     }
 }

@@ -1,0 +1,365 @@
+//! Production behaviour over TCP, with short timeouts: slow clients, caps, shedding, drain.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{connect, start, start_hello_with, test_config, Replies};
+use ringpin::{get, Config, Request, Response, Router, Shedding, Timeouts};
+
+fn one_shard() -> Config {
+    test_config().with_cpus(vec![ringpin::affinity_mask().expect("mask")[0]])
+}
+
+fn short(timeouts: impl FnOnce(&mut Timeouts)) -> Config {
+    let mut t = Timeouts::default();
+    timeouts(&mut t);
+    one_shard().with_timeouts(t)
+}
+
+/// Reads until the server closes; returns what arrived and how long the close took.
+fn read_until_close(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (all, started.elapsed()),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (all, started.elapsed())
+            }
+            Err(e) => panic!("server did not close: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_trickled_head_gets_408_at_the_header_deadline() {
+    let server = start_hello_with(short(|t| t.header = Duration::from_millis(400)));
+    let mut stream = connect(server.addr());
+    let started = Instant::now();
+    // One byte every 50 ms: each read is quick, but the whole head never completes in time.
+    for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
+        .iter()
+        .cycle()
+        .take(200)
+    {
+        if stream.write_all(&[*byte]).is_err() {
+            break;
+        }
+        if started.elapsed() > Duration::from_millis(900) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (reply, _) = read_until_close(&mut stream);
+    let text = String::from_utf8_lossy(&reply);
+    assert!(
+        text.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("Connection: close"));
+}
+
+#[test]
+fn a_stalled_body_gets_408_after_the_idle_gap() {
+    let server = start_hello_with(short(|t| t.body_idle = Duration::from_millis(300)));
+    let mut stream = connect(server.addr());
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
+        .expect("write");
+    let (reply, waited) = read_until_close(&mut stream);
+    assert!(String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408 "));
+    assert!(
+        waited >= Duration::from_millis(250),
+        "not before the gap: {waited:?}"
+    );
+}
+
+#[test]
+fn a_body_below_the_minimum_rate_gets_408() {
+    let server = start_hello_with(short(|t| {
+        t.body_idle = Duration::from_millis(300);
+        t.body_min_rate = 10_000;
+    }));
+    let mut stream = connect(server.addr());
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        .expect("head");
+    // 1 byte per 50 ms never breaks the idle gap, but is 20 B/s against 10,000 B/s.
+    let writer = {
+        let mut stream = stream.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            for _ in 0..40 {
+                if stream.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let (reply, waited) = read_until_close(&mut stream);
+    assert!(
+        String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408 "),
+        "{reply:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(1500),
+        "cut at the first rate check: {waited:?}"
+    );
+    writer.join().expect("writer");
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_quietly() {
+    let server = start_hello_with(short(|t| t.idle = Duration::from_millis(300)));
+    let mut replies = Replies::new(connect(server.addr()));
+    replies.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(replies.next().expect("reply").status, 200);
+    let (rest, waited) = read_until_close(&mut replies.stream);
+    assert!(rest.is_empty(), "no response to an idle close: {rest:?}");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn a_client_that_does_not_read_is_dropped_at_the_send_timeout() {
+    let big = bytes::Bytes::from(vec![b'z'; 64 * 1024 * 1024]);
+    let config = short(|t| t.send = Duration::from_millis(300));
+    let server = start(config, move |_| {
+        let big = big.clone();
+        Router::new().route(
+            "/big",
+            get(move |_r: Request| {
+                let big = big.clone();
+                async move { Response::bytes(big) }
+            }),
+        )
+    });
+    let mut stream = connect(server.addr());
+    stream
+        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    // Do not read for a while: the socket buffers fill and the server's write stalls.
+    std::thread::sleep(Duration::from_millis(1200));
+    let (got, _) = read_until_close(&mut stream);
+    assert!(
+        got.len() < 64 * 1024 * 1024,
+        "the server gave up before sending it all"
+    );
+    assert!(String::from_utf8_lossy(&got[..12]).starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn max_requests_per_connection_closes_after_the_last() {
+    let server = start_hello_with(one_shard().with_max_requests_per_connection(3));
+    let mut replies = Replies::new(connect(server.addr()));
+    for i in 1..=3 {
+        replies.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let reply = replies.next().expect("reply");
+        let expected = if i == 3 { Some("close") } else { None };
+        assert_eq!(reply.header("connection"), expected, "request {i}");
+    }
+    assert!(replies.closed());
+}
+
+#[test]
+fn the_connection_cap_pauses_accept_instead_of_dropping() {
+    let server = start_hello_with(one_shard().with_max_connections_per_shard(2));
+    let mut first = Replies::new(connect(server.addr()));
+    let mut second = Replies::new(connect(server.addr()));
+    for r in [&mut first, &mut second] {
+        r.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.next().expect("served").status, 200);
+    }
+    // The third connects (the backlog takes it) but is not served while two are open.
+    let mut third = connect(server.addr());
+    third
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .expect("timeout");
+    third
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut buf = [0u8; 256];
+    match third.read(&mut buf) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("served past the cap: {other:?}"),
+    }
+    drop(first);
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut replies = Replies::new(third);
+    assert_eq!(
+        replies.next().expect("served once a slot frees").status,
+        200
+    );
+}
+
+/// A handler that holds the shard for `busy` per request, like real work would.
+fn busy_router(busy: Duration) -> Router {
+    Router::new().route(
+        "/work",
+        get(move |_r: Request| async move {
+            let until = Instant::now() + busy;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            Response::text("done")
+        }),
+    )
+}
+
+/// Sends requests from `clients` connections for `run`; returns (200s, 503s, other).
+fn overload(addr: std::net::SocketAddr, clients: usize, run: Duration) -> (u64, u64, u64) {
+    let (ok, shed, other) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (ok, shed, other) = (ok.clone(), shed.clone(), other.clone());
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let mut replies = Replies::new(connect(addr));
+                while started.elapsed() < run {
+                    replies.send(b"GET /work HTTP/1.1\r\nHost: x\r\n\r\n");
+                    match replies.next() {
+                        Some(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                        Some(r) if r.status == 503 => {
+                            assert_eq!(r.header("retry-after"), Some("1"));
+                            shed.fetch_add(1, Ordering::Relaxed)
+                        }
+                        _ => other.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client");
+    }
+    (
+        ok.load(Ordering::Relaxed),
+        shed.load(Ordering::Relaxed),
+        other.load(Ordering::Relaxed),
+    )
+}
+
+#[test]
+fn shedding_answers_503_under_overload_and_only_then() {
+    let shedding = Shedding {
+        target: Duration::from_millis(5),
+        interval: Duration::from_millis(50),
+        ..Shedding::default()
+    };
+    // 32 clients each waiting on 2 ms of work: a standing queue of ~64 ms.
+    let server = start(one_shard().with_shedding(shedding.clone()), |_| {
+        busy_router(Duration::from_millis(2))
+    });
+    let (ok, shed, other) = overload(server.addr(), 32, Duration::from_millis(1500));
+    assert_eq!(other, 0);
+    assert!(shed > 0, "no request was shed ({ok} served)");
+    assert!(ok > 0, "admitted requests still served");
+
+    // The same load without shedding: everything is served, slowly.
+    let server = start(one_shard(), |_| busy_router(Duration::from_millis(2)));
+    let (ok, shed, other) = overload(server.addr(), 32, Duration::from_millis(500));
+    assert_eq!((shed, other), (0, 0));
+    assert!(ok > 0);
+
+    // Light load with shedding on: nothing is shed.
+    let server = start(one_shard().with_shedding(shedding), |_| {
+        busy_router(Duration::from_micros(100))
+    });
+    let (ok, shed, _) = overload(server.addr(), 1, Duration::from_millis(500));
+    assert_eq!(shed, 0, "{ok} served");
+}
+
+#[test]
+fn drain_under_keep_alive_load_loses_nothing() {
+    let server = start_hello_with(test_config());
+    let addr = server.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answered, lost, closed_by_header) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (stop, answered, lost, closed_by_header) = (
+                stop.clone(),
+                answered.clone(),
+                lost.clone(),
+                closed_by_header.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(stream) = TcpStream::connect(addr) else {
+                        return; // the listener is gone: nothing was written
+                    };
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .expect("timeout");
+                    let mut replies = Replies::new(stream);
+                    loop {
+                        if replies
+                            .stream
+                            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                            .is_err()
+                        {
+                            break; // closed before the request was written
+                        }
+                        match replies.next() {
+                            Some(reply) => {
+                                assert_eq!(reply.status, 200);
+                                answered.fetch_add(1, Ordering::Relaxed);
+                                if reply.header("connection") == Some("close") {
+                                    closed_by_header.fetch_add(1, Ordering::Relaxed);
+                                    break;
+                                }
+                            }
+                            None => {
+                                // Written, then closed without an answer: lost.
+                                lost.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = answered.load(Ordering::Relaxed);
+    server.shutdown();
+    server.join().expect("drained within the grace period");
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().expect("client");
+    }
+    assert!(before > 100, "traffic was flowing ({before})");
+    assert_eq!(
+        lost.load(Ordering::Relaxed),
+        0,
+        "requests written but never answered"
+    );
+    assert!(
+        closed_by_header.load(Ordering::Relaxed) > 0,
+        "in-flight connections were told to close"
+    );
+}
