@@ -245,6 +245,7 @@ async fn watch_clock(ctx: Rc<ShardCtx>, stop: Arc<AtomicBool>) {
 
 async fn accept_until_drain<H: Handler>(listener: &TcpListener, handler: Rc<H>, ctx: Rc<ShardCtx>) {
     let slot = ctx.take_slot();
+    let (mut failures, mut last_warning) = (0u64, None);
     loop {
         // At the connection cap, stop accepting: the kernel's backlog holds newcomers
         // (instead of accepting and dropping them) until a connection closes.
@@ -263,7 +264,13 @@ async fn accept_until_drain<H: Handler>(listener: &TcpListener, handler: Rc<H>, 
                 glommio::spawn_local(serve_conn(stream, handler.clone(), ctx.clone())).detach();
             }
             Some(Err(e)) => {
-                log::warn!("accept failed: {e}");
+                // EMFILE/ENFILE under a connection flood: back off (no spin), log once a
+                // second at most (no log flood), and accept again when descriptors free up.
+                failures += 1;
+                if last_warning.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(1)) {
+                    log::warn!("accept failed ({failures} times so far): {e}");
+                    last_warning = Some(Instant::now());
+                }
                 Timer::new(ACCEPT_BACKOFF).await;
             }
         }

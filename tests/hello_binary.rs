@@ -109,3 +109,68 @@ fn a_bad_core_list_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad CPU range"), "{stderr}");
 }
+
+/// CPU time (user + system) of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_name = stat.rsplit_once(')').expect("comm").1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after "state".
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+#[test]
+fn descriptor_exhaustion_neither_crashes_nor_spins() {
+    let cpu = ringpin::affinity_mask().expect("mask")[0];
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=1100:1100", "--"])
+        .arg(hello_binary())
+        .args(["--addr", "127.0.0.1:0", "--cores", &cpu.to_string()]);
+    cmd.env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("prlimit runs hello");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hello did not start under prlimit");
+        };
+        if let Some(rest) = line.split("ringpin listening on ").nth(1) {
+            break rest.split(';').next().expect("addr").to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    // More connections than the server has descriptors: accept hits EMFILE.
+    let flood: Vec<std::net::TcpStream> = (0..1300)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    assert!(
+        flood.len() > 1100,
+        "the backlog takes the overflow: {}",
+        flood.len()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(child.id());
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(child.id()) - before;
+    // 100 ticks = one core for the second; a spinning accept loop would use most of it.
+    assert!(
+        used < 30,
+        "accept spins while out of descriptors: {used} ticks in 1 s"
+    );
+    assert!(child.try_wait().expect("wait").is_none(), "server crashed");
+    drop(flood);
+    std::thread::sleep(Duration::from_millis(300));
+    let body = ureq::get(&format!("http://{addr}/"))
+        .timeout(Duration::from_secs(10))
+        .call()
+        .expect("served again once descriptors are free")
+        .into_string()
+        .expect("body");
+    assert_eq!(body, "Hello, World!");
+    assert!(stop(child).success());
+}
