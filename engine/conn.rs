@@ -17,6 +17,7 @@ use glommio::timer::Timer;
 
 use crate::error::RequestError;
 use crate::handler::Handler;
+use crate::metrics::TimeoutKind;
 use crate::request::Request;
 use crate::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
 use crate::shard::ShardCtx;
@@ -54,6 +55,7 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, handler: Rc<H>, sh
     let slot = shard.conn_opened();
     let mut session = Session::new(&shard.limits);
     session.set_max_requests(shard.max_requests);
+    session.set_metrics(shard.metrics.clone());
     if let Err(e) = stream.set_write_timeout(Some(shard.timeouts.send)) {
         log::debug!("send timeout not set: {e}");
     }
@@ -67,8 +69,13 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, handler: Rc<H>, sh
         phase_bytes: 0,
     };
     if let Err(e) = conn.run(&*handler).await {
+        if e.kind() == io::ErrorKind::TimedOut {
+            // Only writes carry a timeout error out of `run`: reads turn theirs into phases.
+            shard.metrics.timeout(TimeoutKind::Send);
+        }
         log::debug!("connection ended: {e}");
     }
+    shard.metrics.connection_closed();
     shard.conn_closed(slot);
 }
 
@@ -99,6 +106,9 @@ impl Conn<'_> {
                     return Ok(());
                 }
                 SessionState::Failed(error) => {
+                    if error != RequestError::RequestTimeout {
+                        self.shard.metrics.parse_error(error);
+                    }
                     log::debug!("refused request: {error}");
                     return self.linger().await;
                 }
@@ -114,8 +124,18 @@ impl Conn<'_> {
                 Readiness::Bytes => {}
                 Readiness::Eof | Readiness::Drained => return Ok(()),
                 // An idle keep-alive connection just closes; a late head or body is told.
-                Readiness::TimedOut if self.phase == Phase::Idle => return Ok(()),
-                Readiness::TimedOut => self.session.refuse(RequestError::RequestTimeout),
+                Readiness::TimedOut if self.phase == Phase::Idle => {
+                    self.shard.metrics.timeout(TimeoutKind::Idle);
+                    return Ok(());
+                }
+                Readiness::TimedOut => {
+                    let kind = match self.phase {
+                        Phase::Head => TimeoutKind::Header,
+                        _ => TimeoutKind::Body,
+                    };
+                    self.shard.metrics.timeout(kind);
+                    self.session.refuse(RequestError::RequestTimeout);
+                }
             }
         }
     }
@@ -230,6 +250,9 @@ impl Conn<'_> {
         };
         input.truncate(start + n);
         self.phase_bytes += n as u64;
+        if n > 0 {
+            self.session.note_input_at(Instant::now());
+        }
         match result {
             Ok(Some(0)) => Ok(Readiness::Eof),
             Ok(Some(_)) => Ok(Readiness::Bytes),

@@ -41,6 +41,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod access_log;
 mod body;
 mod chunked;
 mod config;
@@ -55,6 +56,7 @@ mod head;
 mod json;
 mod listener;
 mod mesh;
+pub mod metrics;
 pub mod middleware;
 mod preflight;
 mod request;

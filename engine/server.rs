@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::cpus::select_cpus;
 use crate::handler::Handler;
 use crate::listener::bind_group;
+use crate::metrics::Metrics;
 use crate::shard::{run_shard, ShardInfo, ShardStart};
 
 /// An HTTP/1.1 server: one shard per CPU, each with its own listener.
@@ -25,6 +26,7 @@ use crate::shard::{run_shard, ShardInfo, ShardStart};
 pub struct Server {
     config: Config,
     drain_on_signals: bool,
+    metrics: Metrics,
 }
 
 impl Server {
@@ -33,7 +35,14 @@ impl Server {
         Server {
             config,
             drain_on_signals: false,
+            metrics: Metrics::new(),
         }
+    }
+
+    /// The server's metrics registry: every shard records into its own part, a scrape
+    /// merges them. Take it before `serve` to give a `/metrics` route to the factory.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     /// Opts in to draining on SIGTERM and SIGINT. The handlers are installed before any
@@ -71,6 +80,7 @@ impl Server {
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut handle = ServerHandle {
             addr,
+            metrics: self.metrics.clone(),
             shards: Vec::with_capacity(cpus.len()),
             stop: stop.clone(),
             threads: Vec::with_capacity(cpus.len()),
@@ -88,6 +98,7 @@ impl Server {
                 factory: factory.clone(),
                 stop: stop.clone(),
                 ready: ready_tx.clone(),
+                metrics: self.metrics.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("ringpin-shard-{id}"))
@@ -144,6 +155,7 @@ impl Server {
 /// Controls a running server. Dropping it leaves the server running.
 pub struct ServerHandle {
     addr: SocketAddr,
+    metrics: Metrics,
     shards: Vec<ShardInfo>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
@@ -153,6 +165,11 @@ impl ServerHandle {
     /// The address the shards listen on (with the real port when port 0 was asked).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The server's metrics (see [`Server::metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     /// The shards and the CPU each is pinned to.

@@ -5,6 +5,7 @@
 //! other transports can drive exactly the code a live connection runs.
 
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
@@ -16,6 +17,7 @@ use crate::encode::{encode_response, Framing, CONTINUE};
 use crate::error::RequestError;
 use crate::handler::Handler;
 use crate::head::Version;
+use crate::metrics::ShardMetrics;
 use crate::request::Request;
 use crate::response::{BodyStream, Response};
 
@@ -70,6 +72,8 @@ pub struct Session {
     served: u64,
     max_requests: Option<u64>,
     shed_retry_after: Option<u32>,
+    metrics: Option<ShardMetrics>,
+    input_at: Option<Instant>,
 }
 
 /// What a request's response framing depends on, noted before the handler takes it.
@@ -133,6 +137,8 @@ impl Session {
             served: 0,
             max_requests: None,
             shed_retry_after: None,
+            metrics: None,
+            input_at: None,
             limits,
         }
     }
@@ -156,19 +162,39 @@ impl Session {
             && self.streaming_request.is_none()
             && answered < self.limits.max_pipelined_requests
         {
+            let buffered = self.input.len();
             let decoded = self
                 .decoder
                 .decode(&mut self.input, &self.limits, &|request| {
                     handler.body_stream_limit(request)
                 });
+            let bytes_in = buffered.saturating_sub(self.input.len());
+            let output_before = self.output.len();
             match decoded {
                 Ok(Decoded::Request(request)) => {
                     let meta = RequestMeta::of(&request);
-                    let response = match self.shed_retry_after {
-                        Some(retry) => overloaded(retry),
-                        None => handler.call(request).await,
+                    let started = self.metrics.as_ref().map(|_| Instant::now());
+                    let (response, status) = match self.shed_retry_after {
+                        Some(retry) => {
+                            if let Some(m) = &self.metrics {
+                                m.shed();
+                            }
+                            (overloaded(retry), 503)
+                        }
+                        None => {
+                            let response = handler.call(request).await;
+                            let status = response.status();
+                            (response, status)
+                        }
                     };
                     self.respond(meta, response, draining);
+                    if let (Some(m), Some(started)) = (&self.metrics, started) {
+                        let queued = self
+                            .input_at
+                            .map_or(Duration::ZERO, |at| started.saturating_duration_since(at));
+                        let bytes_out = self.output.len() - output_before;
+                        m.request_done(status, bytes_in, bytes_out, started.elapsed(), queued);
+                    }
                     answered += 1;
                 }
                 Ok(Decoded::Streaming(request)) if self.shed_retry_after.is_some() => {
@@ -199,10 +225,30 @@ impl Session {
                     };
                     encode_response(&Response::from_error(error), framing, &mut self.output);
                     self.state = SessionState::Failed(error);
+                    if let Some(m) = &self.metrics {
+                        let bytes_out = self.output.len() - output_before;
+                        m.request_done(
+                            error.status(),
+                            bytes_in,
+                            bytes_out,
+                            Duration::ZERO,
+                            Duration::ZERO,
+                        );
+                    }
                 }
             }
         }
         answered
+    }
+
+    /// Records every answered request into `metrics` from now on.
+    pub fn set_metrics(&mut self, metrics: ShardMetrics) {
+        self.metrics = Some(metrics);
+    }
+
+    /// When the bytes now in the input arrived; queueing delay is measured from it.
+    pub fn note_input_at(&mut self, at: Instant) {
+        self.input_at = Some(at);
     }
 
     /// Encodes the handler's `response` to a request described by `meta`: framing, the

@@ -14,10 +14,12 @@ use glommio::net::TcpListener;
 use glommio::timer::Timer;
 use glommio::{LocalExecutorBuilder, Placement};
 
+use crate::access_log;
 use crate::config::{Config, Limits, Shedding, Timeouts};
 use crate::conn::serve_conn;
 use crate::date;
 use crate::handler::Handler;
+use crate::metrics::{Metrics, ShardMetrics};
 use crate::shedding::Shedder;
 use crate::sys;
 
@@ -51,6 +53,7 @@ pub fn current_shard() -> Option<ShardInfo> {
 /// Per-shard state shared by its connections: limits, the drain signal, open connections.
 /// Shard-local (`Rc`, `Cell`): nothing here crosses threads.
 pub(crate) struct ShardCtx {
+    pub metrics: ShardMetrics,
     pub limits: Limits,
     pub linger: Duration,
     pub timeouts: Timeouts,
@@ -66,8 +69,9 @@ pub(crate) struct ShardCtx {
 }
 
 impl ShardCtx {
-    fn new(config: &Config) -> ShardCtx {
+    fn new(config: &Config, metrics: ShardMetrics) -> ShardCtx {
         ShardCtx {
+            metrics,
             limits: config.limits.clamped(),
             linger: config.linger,
             timeouts: config.timeouts.clone(),
@@ -174,6 +178,7 @@ pub(crate) struct ShardStart<F> {
     pub factory: Arc<F>,
     pub stop: Arc<AtomicBool>,
     pub ready: mpsc::Sender<std::io::Result<()>>,
+    pub metrics: Metrics,
 }
 
 /// Runs one shard on the calling thread until it has drained. Reports on `ready` once it
@@ -190,6 +195,7 @@ where
         factory,
         stop,
         ready,
+        metrics,
     } = start;
     let executor = LocalExecutorBuilder::new(Placement::Fixed(info.cpu))
         .name(&format!("ringpin-shard-{}", info.id))
@@ -209,7 +215,10 @@ where
         date::refresh();
         let listener = sys::into_glommio_listener(listener);
         let handler = Rc::new(factory(&info));
-        let ctx = Rc::new(ShardCtx::new(&config));
+        let ctx = Rc::new(ShardCtx::new(
+            &config,
+            metrics.register_shard(info.id, info.cpu),
+        ));
         glommio::spawn_local(watch_clock(ctx.clone(), stop)).detach();
         if let Some(settings) = config.shedding.clone() {
             glommio::spawn_local(probe_queue_delay(ctx.clone(), settings)).detach();
@@ -228,17 +237,21 @@ where
                 ctx.open.get()
             );
         }
+        ctx.metrics.publish();
+        access_log::flush_shard();
     });
 }
 
-/// Keeps the shard's `Date` fresh and turns the server-wide stop flag into a local drain.
+/// Keeps the shard's `Date` fresh, publishes its metrics and access-log lines, and turns
+/// the server-wide stop flag into a local drain. Runs until the shard exits.
 async fn watch_clock(ctx: Rc<ShardCtx>, stop: Arc<AtomicBool>) {
     loop {
         Timer::new(CLOCK_TICK).await;
         date::refresh();
-        if stop.load(Ordering::Acquire) {
+        ctx.metrics.publish();
+        access_log::flush_shard();
+        if !ctx.is_draining() && stop.load(Ordering::Acquire) {
             ctx.start_drain();
-            return;
         }
     }
 }
@@ -258,6 +271,7 @@ async fn accept_until_drain<H: Handler>(listener: &TcpListener, handler: Rc<H>, 
         match accepted {
             None => break,
             Some(Ok(stream)) => {
+                ctx.metrics.connection_opened();
                 if let Err(e) = stream.set_nodelay(true) {
                     log::debug!("TCP_NODELAY failed: {e}");
                 }
@@ -267,6 +281,7 @@ async fn accept_until_drain<H: Handler>(listener: &TcpListener, handler: Rc<H>, 
                 // EMFILE/ENFILE under a connection flood: back off (no spin), log once a
                 // second at most (no log flood), and accept again when descriptors free up.
                 failures += 1;
+                ctx.metrics.accept_error();
                 if last_warning.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(1)) {
                     log::warn!("accept failed ({failures} times so far): {e}");
                     last_warning = Some(Instant::now());

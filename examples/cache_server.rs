@@ -295,5 +295,5 @@ fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let mesh = Mesh::new(256);
     let max_bytes = args.max_bytes;
-    cli::serve_until_signal(args.serve.config(), move |info| app(info, &mesh, max_bytes))
+    cli::serve_until_signal(&args.serve, move |info| app(info, &mesh, max_bytes))
 }

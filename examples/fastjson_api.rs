@@ -210,5 +210,5 @@ fn main() -> std::process::ExitCode {
     cli::init_logging();
     let args = Args::parse();
     let mesh = Mesh::new(256);
-    cli::serve_until_signal(args.serve.config(), move |info| app(info, &mesh))
+    cli::serve_until_signal(&args.serve, move |info| app(info, &mesh))
 }

@@ -57,5 +57,5 @@ pub async fn hello(request: Request) -> Response {
 fn main() -> std::process::ExitCode {
     cli::init_logging();
     let args = Args::parse();
-    cli::serve_until_signal(args.serve.config(), |_shard| hello)
+    cli::serve_until_signal(&args.serve, |_shard| hello)
 }

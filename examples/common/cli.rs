@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ringpin::{parse_cpu_list, Config, Handler, Server, ShardInfo, Shedding, Timeouts};
+use ringpin::access_log::{self, LogFormat};
+use ringpin::metrics::MetricsHandlerExt;
+use ringpin::{parse_cpu_list, Config, Handler, HandlerExt, Server, ShardInfo, Shedding, Timeouts};
 
 /// Where to listen and on which CPUs.
 #[derive(Parser, Debug)]
@@ -43,6 +45,25 @@ pub struct ServeArgs {
     /// shedding off.
     #[arg(long, env = "RINGPIN_SHED_TARGET_MS", default_value_t = 5)]
     pub shed_target_ms: u64,
+    /// Serve Prometheus metrics at this path (e.g. `/metrics`); off when empty.
+    #[arg(long, env = "RINGPIN_METRICS_PATH", default_value = "")]
+    pub metrics_path: String,
+    /// Access log format: `common`, `combined` or `json`; off when empty. Lines go to the
+    /// `ringpin::access` log target.
+    #[arg(long, env = "RINGPIN_ACCESS_LOG", default_value = "", value_parser = parse_log_format)]
+    pub access_log: ::std::option::Option<LogFormat>,
+}
+
+fn parse_log_format(value: &str) -> Result<Option<LogFormat>, String> {
+    match value {
+        "" | "off" => Ok(None),
+        "common" => Ok(Some(LogFormat::Common)),
+        "combined" => Ok(Some(LogFormat::Combined)),
+        "json" => Ok(Some(LogFormat::Json)),
+        other => Err(format!(
+            "unknown access log format {other:?}: common, combined or json"
+        )),
+    }
 }
 
 impl ServeArgs {
@@ -77,13 +98,32 @@ pub fn init_logging() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
 }
 
-/// Serves until SIGTERM or SIGINT has drained every shard.
-pub fn serve_until_signal<F, H>(config: Config, factory: F) -> ExitCode
+/// Serves until SIGTERM or SIGINT has drained every shard, with the opt-in metrics route
+/// and access log the flags ask for.
+pub fn serve_until_signal<F, H>(args: &ServeArgs, factory: F) -> ExitCode
 where
     F: Fn(&ShardInfo) -> H + Send + Sync + 'static,
     H: Handler,
 {
-    let handle = match Server::new(config).with_signal_drain().serve(factory) {
+    let server = Server::new(args.config()).with_signal_drain();
+    let metrics = server.metrics();
+    // Each combination is its own static handler type: nothing runs for what is off.
+    let path: &'static str = Box::leak(args.metrics_path.clone().into_boxed_str());
+    let started = match (path.is_empty(), args.access_log) {
+        (true, None) => server.serve(factory),
+        (true, Some(format)) => {
+            server.serve(move |shard| factory(shard).around(access_log::layer(format)))
+        }
+        (false, None) => {
+            server.serve(move |shard| factory(shard).with_metrics_at(path, metrics.clone()))
+        }
+        (false, Some(format)) => server.serve(move |shard| {
+            factory(shard)
+                .around(access_log::layer(format))
+                .with_metrics_at(path, metrics.clone())
+        }),
+    };
+    let handle = match started {
         Ok(handle) => handle,
         Err(e) => {
             log::error!("cannot start: {e}");
