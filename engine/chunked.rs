@@ -34,6 +34,9 @@ pub(crate) struct ChunkedDecoder {
     body_len: u64,
     extension_bytes: usize,
     trailer_bytes: usize,
+    /// How far into the unfinished line at the front of the input the scan has come, so a
+    /// line that arrives a byte at a time is scanned once, not once per byte.
+    line_scanned: usize,
 }
 
 impl ChunkedDecoder {
@@ -43,6 +46,7 @@ impl ChunkedDecoder {
             body_len: 0,
             extension_bytes: 0,
             trailer_bytes: 0,
+            line_scanned: 0,
         }
     }
 
@@ -58,8 +62,18 @@ impl ChunkedDecoder {
         loop {
             match self.state {
                 ChunkState::Size => {
-                    let max_line = MAX_SIZE_DIGITS + limits.max_chunk_extension_bytes + 2;
-                    let Some(len) = find_line(input, max_line, RequestError::InvalidChunk)? else {
+                    // The line holds at most the digits and what is left of the extension
+                    // budget; anything longer is refused before the rest of it is read.
+                    let ext_room = limits
+                        .max_chunk_extension_bytes
+                        .saturating_sub(self.extension_bytes);
+                    let Some(len) = find_line(
+                        input,
+                        &mut self.line_scanned,
+                        MAX_SIZE_DIGITS + ext_room,
+                        RequestError::ChunkExtensionTooLarge,
+                    )?
+                    else {
                         return Ok(false);
                     };
                     let (size, ext_len) = parse_size_line(input.get(..len).unwrap_or_default())?;
@@ -109,17 +123,25 @@ impl ChunkedDecoder {
                     None => return Ok(false),
                 },
                 ChunkState::Trailers => {
+                    // Each field line counts with its CRLF; the final empty line is free.
                     let room = limits.max_trailer_bytes.saturating_sub(self.trailer_bytes);
-                    let Some(len) = find_line(input, room, RequestError::TrailersTooLarge)? else {
+                    let Some(len) = find_line(
+                        input,
+                        &mut self.line_scanned,
+                        room.saturating_sub(2),
+                        RequestError::TrailersTooLarge,
+                    )?
+                    else {
                         return Ok(false);
                     };
                     if len > 0 && !is_valid_field_line(input.get(..len).unwrap_or_default()) {
                         return Err(RequestError::InvalidChunk);
                     }
                     input.advance(len + 2);
-                    self.trailer_bytes += len + 2;
                     if len == 0 {
                         self.state = ChunkState::Done;
+                    } else {
+                        self.trailer_bytes += len + 2;
                     }
                 }
                 ChunkState::Done => return Ok(true),
@@ -129,38 +151,38 @@ impl ChunkedDecoder {
 }
 
 /// Finds the CRLF-terminated line at the front of `input` and returns its length without
-/// the CRLF. `Ok(None)` while the line is incomplete; `too_long` once `max` bytes pass without a line end. A bare
-/// CR or LF, or any other control byte except HTAB, is an error.
+/// the CRLF; `Ok(None)` while the line is incomplete. The scan resumes at `*scanned` and
+/// judges each byte once, in order, so the first fault found is the same however the input
+/// was split: more than `max` bytes before the CRLF is `too_long`; a CR without its LF, a
+/// bare LF or any other control byte except HTAB is `InvalidChunk`.
 fn find_line(
     input: &[u8],
+    scanned: &mut usize,
     max: usize,
     too_long: RequestError,
 ) -> Result<Option<usize>, RequestError> {
-    let Some(lf) = memchr::memchr(b'\n', input) else {
-        if input.len() > max {
+    let mut i = *scanned;
+    while let Some(&b) = input.get(i) {
+        if i > max {
             return Err(too_long);
         }
-        if let Some(cr) = memchr::memchr(b'\r', input) {
-            if cr + 1 < input.len() {
-                return Err(RequestError::InvalidChunk);
-            }
+        match b {
+            b'\r' => match input.get(i + 1) {
+                Some(b'\n') => {
+                    *scanned = 0;
+                    return Ok(Some(i));
+                }
+                Some(_) => return Err(RequestError::InvalidChunk),
+                None => break,
+            },
+            b'\t' => {}
+            0..=0x1f | 0x7f => return Err(RequestError::InvalidChunk),
+            _ => {}
         }
-        return Ok(None);
-    };
-    if lf == 0 || input.get(lf - 1) != Some(&b'\r') {
-        return Err(RequestError::InvalidChunk);
+        i += 1;
     }
-    if lf - 1 > max {
-        return Err(too_long);
-    }
-    let content = input.get(..lf - 1).unwrap_or_default();
-    if content
-        .iter()
-        .any(|&b| b != b'\t' && (b < 0x20 || b == 0x7f))
-    {
-        return Err(RequestError::InvalidChunk);
-    }
-    Ok(Some(lf - 1))
+    *scanned = i;
+    Ok(None)
 }
 
 /// Parses `chunk-size [ chunk-ext ]`; returns the size and the length of the extensions.
@@ -184,35 +206,37 @@ fn parse_size_line(line: &[u8]) -> Result<(u64, usize), RequestError> {
     Ok((size, ext.len()))
 }
 
-/// `*( BWS ";" BWS ext-name [ BWS "=" BWS ext-value ] )`, ext-value a token or quoted-string.
+/// `*( BWS ";" BWS ext-name [ BWS "=" BWS ext-value ] )` (RFC 9112 §7.1.1), ext-value a
+/// token or quoted-string. Whitespace is allowed only where BWS is, so `5 ` and `5;a ` are
+/// refused: a size line has no room for bytes that one parser skips and another reads.
 fn is_valid_extensions(mut ext: &[u8]) -> bool {
-    loop {
-        ext = trim_ows_start(ext);
-        let Some(rest) = ext.strip_prefix(b";") else {
-            return ext.is_empty();
+    while !ext.is_empty() {
+        let Some(rest) = trim_ows_start(ext).strip_prefix(b";") else {
+            return false;
         };
         ext = trim_ows_start(rest);
         let name_len = ext.iter().take_while(|&&b| is_token_byte(b)).count();
         if name_len == 0 {
             return false;
         }
-        ext = trim_ows_start(ext.get(name_len..).unwrap_or_default());
-        if let Some(rest) = ext.strip_prefix(b"=") {
-            ext = trim_ows_start(rest);
-            let value_len = if ext.first() == Some(&b'"') {
-                match quoted_string_len(ext) {
+        ext = ext.get(name_len..).unwrap_or_default();
+        if let Some(rest) = trim_ows_start(ext).strip_prefix(b"=") {
+            let value = trim_ows_start(rest);
+            let value_len = if value.first() == Some(&b'"') {
+                match quoted_string_len(value) {
                     Some(n) => n,
                     None => return false,
                 }
             } else {
-                ext.iter().take_while(|&&b| is_token_byte(b)).count()
+                value.iter().take_while(|&&b| is_token_byte(b)).count()
             };
             if value_len == 0 {
                 return false;
             }
-            ext = ext.get(value_len..).unwrap_or_default();
+            ext = value.get(value_len..).unwrap_or_default();
         }
     }
+    true
 }
 
 /// Length of the quoted-string at the start of `s` (RFC 9110 §5.6.4), quotes included.

@@ -81,10 +81,11 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, handler: Rc<H>, sh
 
 impl Conn<'_> {
     async fn run<H: Handler>(&mut self, handler: &H) -> io::Result<()> {
-        let batch = self.session.limits().max_pipelined_requests;
         loop {
             self.session.set_shedding(self.shard.shedding());
             let answered = self.session.answer(handler, self.shard.is_draining()).await;
+            // Decided before the flush empties the output.
+            let batch_full = self.session.batch_full(answered);
             let mut more_waiting = false;
             if let Some(request) = self.session.take_streaming_request() {
                 self.flush().await?;
@@ -113,7 +114,7 @@ impl Conn<'_> {
                     return self.linger().await;
                 }
             }
-            if streamed || more_waiting || answered >= batch {
+            if streamed || more_waiting || batch_full {
                 // Requests may be waiting in the input already (pipelined behind a streamed
                 // response, or past a full batch): answer them before reading, after letting
                 // other connections run.

@@ -96,6 +96,10 @@ impl HeadScan {
     /// Looks for the empty line that ends the head, starting where the last call stopped.
     /// Returns the head's length (through its final CRLF) once complete, `None` while
     /// partial, or an error for a bare line ending or an exceeded limit.
+    ///
+    /// The answer does not depend on how the bytes were split: each CR or LF is judged at the
+    /// byte that decides it, and the limits that a byte-at-a-time reader would have hit
+    /// before that byte are checked first.
     pub fn find_end(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, RequestError> {
         let from = self.scanned;
         let new = buf.get(from..).unwrap_or_default();
@@ -104,7 +108,11 @@ impl HeadScan {
             if buf.get(i) == Some(&b'\r') {
                 match buf.get(i + 1) {
                     Some(b'\n') => continue,
-                    Some(_) => return Err(RequestError::BareLineEnding),
+                    Some(_) => {
+                        // Decided by the byte after the CR.
+                        self.check_partial(i + 1, limits)?;
+                        return Err(RequestError::BareLineEnding);
+                    }
                     None => {
                         // The CR is the last byte read: decide when its successor arrives.
                         self.scanned = i;
@@ -112,7 +120,8 @@ impl HeadScan {
                     }
                 }
             }
-            // A LF: it must follow a CR.
+            // A LF, decided at its own position: it must follow a CR.
+            self.check_partial(i, limits)?;
             if i == 0 || buf.get(i - 1) != Some(&b'\r') {
                 return Err(RequestError::BareLineEnding);
             }
@@ -133,6 +142,7 @@ impl HeadScan {
         self.check_partial(buf.len(), limits)
     }
 
+    /// The limits as a reader holding the first `len` bytes of an unfinished head sees them.
     fn check_partial(&self, len: usize, limits: &Limits) -> Result<Option<usize>, RequestError> {
         if !self.line_end_seen && len > limits.max_request_line_bytes {
             Err(RequestError::RequestLineTooLong)
@@ -184,7 +194,7 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Head, RequestErr
     let mut hosts = 0usize;
     let mut content_length: Option<u64> = None;
     let mut te = TransferCodings::default();
-    let (mut close, mut keep_alive) = (false, false);
+    let (mut close, mut keep_alive, mut upgrade) = (false, false, false);
     for (slot, field) in head.fields.iter_mut().zip(req.headers.iter()) {
         let value = trim_ows(field.value);
         *slot = FieldSpan {
@@ -195,7 +205,7 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Head, RequestErr
         let name = field.name.as_bytes();
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
-            if !value.iter().all(|&b| is_host_byte(b)) {
+            if !is_host_value(value) {
                 return Err(RequestError::InvalidHost);
             }
         } else if name.eq_ignore_ascii_case(b"content-length") {
@@ -209,7 +219,10 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Head, RequestErr
             for token in list_items(value) {
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                upgrade |= token.eq_ignore_ascii_case(b"upgrade");
             }
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade = true;
         } else if name.eq_ignore_ascii_case(b"expect") && version == Version::Http11 {
             if value.eq_ignore_ascii_case(b"100-continue") {
                 head.expect_continue = true;
@@ -222,7 +235,11 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Head, RequestErr
         (Version::Http11, 1) | (Version::Http10, 0 | 1) => {}
         _ => return Err(RequestError::InvalidHostCount),
     }
-    head.keep_alive = !close && (version == Version::Http11 || keep_alive);
+    // ringpin never switches protocols or opens tunnels: after a request that asks for an
+    // Upgrade, or a CONNECT, a proxy in front may already be relaying raw bytes, which must
+    // never be read as requests. Such a request is answered, then the connection closed.
+    let tunnel = upgrade || method.as_bytes() == b"CONNECT";
+    head.keep_alive = !close && !tunnel && (version == Version::Http11 || keep_alive);
     head.framing = match (te.present, content_length) {
         (true, Some(_)) => return Err(RequestError::ConflictingFraming),
         (true, None) => te.framing(version)?,
@@ -240,7 +257,16 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Head, RequestErr
 fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> RequestError {
     match e {
         httparse::Error::TooManyHeaders => RequestError::TooManyHeaders,
-        httparse::Error::Token => RequestError::InvalidMethod,
+        httparse::Error::Token => {
+            // httparse says Token for any bad byte before the version: blame the method only
+            // when it is the method that is not a token.
+            let method = buf.split(|&b| b == b' ').next().unwrap_or_default();
+            if !method.is_empty() && method.iter().all(|&b| is_token_byte(b)) {
+                RequestError::InvalidRequestLine
+            } else {
+                RequestError::InvalidMethod
+            }
+        }
         httparse::Error::HeaderName | httparse::Error::HeaderValue => RequestError::InvalidHeader,
         httparse::Error::Version if looks_like_http_version(buf) => {
             RequestError::UnsupportedVersion
@@ -262,12 +288,18 @@ fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> RequestError {
     }
 }
 
-/// `HTTP/` DIGIT `.` DIGIT at the end of the request line: a version we understand the shape
-/// of but do not speak (HTTP/2.0, the h2 preface, HTTP/1.2): 505 rather than 400.
+/// A well-formed request line (`method SP target SP version`) whose version is
+/// `HTTP/` DIGIT `.` DIGIT: a version we understand the shape of but do not speak (HTTP/2.0,
+/// the h2 preface, HTTP/1.2): 505 rather than 400.
 fn looks_like_http_version(buf: &[u8]) -> bool {
     let line_end = memchr::memchr(b'\r', buf).unwrap_or(buf.len());
     let line = buf.get(..line_end).unwrap_or_default();
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(_method), Some(_target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
     matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
         if major.is_ascii_digit() && minor.is_ascii_digit())
 }
@@ -314,7 +346,7 @@ fn split_target(
                     .position(|&b| b == b'/' || b == b'?')
                     .unwrap_or(rest.len());
             let authority = target.get(rest_at..path_at).unwrap_or_default();
-            if !scheme_ok || authority.is_empty() || !authority.iter().all(|&b| is_host_byte(b)) {
+            if !scheme_ok || authority.is_empty() || !is_host_value(authority) {
                 return Err(RequestError::InvalidTarget);
             }
             Ok(split_query(target, span, path_at))
@@ -330,33 +362,51 @@ fn split_query(target: &[u8], span: Span, path_at: usize) -> (Span, Option<Span>
     }
 }
 
-/// `uri-host ":" port` for CONNECT.
+/// `uri-host ":" port` for CONNECT (RFC 9112 §3.2.3): the port is required.
 fn is_authority(target: &[u8]) -> bool {
-    match memchr::memrchr(b':', target) {
-        Some(colon) => {
-            let (host, port) = (
-                target.get(..colon).unwrap_or_default(),
-                target.get(colon + 1..).unwrap_or_default(),
-            );
-            !host.is_empty()
-                && host.iter().all(|&b| is_host_byte(b) && b != b'@')
-                && !port.is_empty()
-                && port.len() <= 5
-                && port.iter().all(u8::is_ascii_digit)
-        }
+    matches!(split_host_port(target), Some((host, Some(port))) if !host.is_empty() && !port.is_empty())
+}
+
+/// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): the value of Host and the
+/// authority of an absolute-form target. Empty is allowed (a Host for a target without an
+/// authority). There is no userinfo: `user@host` is refused (RFC 9110 §4.2.4).
+fn is_host_value(value: &[u8]) -> bool {
+    match split_host_port(value) {
+        Some((host, port)) => !(host.is_empty() && port.is_some()),
         None => false,
     }
 }
 
-/// Visible ASCII except `#` (fragments are never sent) and the bytes httparse already
-/// refuses. Non-ASCII must be percent-encoded (RFC 3986 §2.1): refused, where httparse
-/// accepts it.
-fn is_target_byte(b: u8) -> bool {
-    (0x21..=0x7e).contains(&b) && b != b'#'
+/// Splits `uri-host [ ":" port ]` after checking each part's bytes; `None` if malformed.
+fn split_host_port(value: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let (host, rest) = if value.first() == Some(&b'[') {
+        // IP-literal: "[" ( IPv6address / IPvFuture ) "]"
+        let close = memchr::memchr(b']', value)?;
+        let inner = value.get(1..close)?;
+        let literal_ok =
+            !inner.is_empty() && inner.iter().all(|&b| is_reg_name_byte(b) || b == b':');
+        if !literal_ok {
+            return None;
+        }
+        (value.get(..=close)?, value.get(close + 1..)?)
+    } else {
+        let colon = memchr::memchr(b':', value).unwrap_or(value.len());
+        let host = value.get(..colon)?;
+        if !host.iter().all(|&b| is_reg_name_byte(b)) {
+            return None;
+        }
+        (host, value.get(colon..)?)
+    };
+    match rest {
+        [] => Some((host, None)),
+        [b':', port @ ..] if port.iter().all(u8::is_ascii_digit) => Some((host, Some(port))),
+        _ => None,
+    }
 }
 
-/// Bytes of `uri-host [ ":" port ]`: unreserved, pct-encoded, sub-delims, IP literals.
-fn is_host_byte(b: u8) -> bool {
+/// Bytes of a `reg-name` or IPv4 address: unreserved, pct-encoded, sub-delims
+/// (RFC 3986 §3.2.2). No `:`, `@`, `[`, `]`, `/`, `?`, `#`.
+fn is_reg_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
@@ -375,11 +425,14 @@ fn is_host_byte(b: u8) -> bool {
                 | b','
                 | b';'
                 | b'='
-                | b':'
-                | b'['
-                | b']'
-                | b'@'
         )
+}
+
+/// Visible ASCII except `#` (fragments are never sent) and the bytes httparse already
+/// refuses. Non-ASCII must be percent-encoded (RFC 3986 §2.1): refused, where httparse
+/// accepts it.
+fn is_target_byte(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b) && b != b'#'
 }
 
 /// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no list, no whitespace inside.

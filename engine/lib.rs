@@ -51,6 +51,9 @@ mod date;
 mod decode;
 mod encode;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handler;
 mod head;
 mod json;

@@ -160,7 +160,7 @@ impl Session {
         while self.state == SessionState::Open
             && self.streaming.is_none()
             && self.streaming_request.is_none()
-            && answered < self.limits.max_pipelined_requests
+            && !self.batch_full(answered)
         {
             let buffered = self.input.len();
             let decoded = self
@@ -239,6 +239,14 @@ impl Session {
             }
         }
         answered
+    }
+
+    /// True when a batch of `answered` requests must end so its output is written first:
+    /// `Limits::max_pipelined_requests` answered, or `Limits::max_pipelined_bytes` of
+    /// responses waiting. Requests left in the input are answered by the next batch.
+    pub fn batch_full(&self, answered: usize) -> bool {
+        answered >= self.limits.max_pipelined_requests
+            || self.output.len() >= self.limits.max_pipelined_bytes
     }
 
     /// Records every answered request into `metrics` from now on.
