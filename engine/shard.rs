@@ -293,15 +293,19 @@ async fn accept_until_drain<H: Handler>(listener: &TcpListener, handler: Rc<H>, 
     ctx.release_slot(slot);
 }
 
-/// Measures how long a runnable task waits for its turn on this shard and feeds the
-/// shedder (see `shedding`). Runs only when shedding is configured.
+/// Measures how late this shard notices events and feeds the shedder (see `shedding`).
+/// The probe sleeps `probe_every` and times how much later than asked it runs: the shard
+/// polls for timers and socket readiness in the same place, so a timer's lateness is how
+/// long a request that just arrived waits before the shard even sees it, plus the run
+/// queue ahead of it. Runs only when shedding is configured.
 async fn probe_queue_delay(ctx: Rc<ShardCtx>, settings: Shedding) {
     while !ctx.is_draining() {
+        let due = Instant::now() + settings.probe_every;
         Timer::new(settings.probe_every).await;
-        let queued = Instant::now();
+        // Behind the tasks that became ready with it.
         futures_lite::future::yield_now().await;
         let now = Instant::now();
         ctx.shedder
-            .observe(now.duration_since(queued), now, &settings);
+            .observe(now.saturating_duration_since(due), now, &settings);
     }
 }

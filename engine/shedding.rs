@@ -1,7 +1,8 @@
 //! Adaptive load shedding: answer 503 while the shard's run queue stays too long.
 //!
-//! CoDel's idea applied to a shard: a probe task measures how long a newly runnable task
-//! waits for its turn (it yields and times its return). While that delay stays above
+//! CoDel's idea applied to a shard: a probe task measures how late the shard notices
+//! events (it sleeps a few milliseconds and times how much later than asked it wakes, then
+//! how long it waits behind the tasks woken with it). While that delay stays above
 //! `target` for a whole `interval`, the shard is overloaded and new requests get a quick
 //! 503 with `Retry-After` instead of a handler; as soon as one probe sees the delay under
 //! `target`, requests are admitted again. Short bursts are absorbed; a standing queue,

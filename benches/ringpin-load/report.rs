@@ -15,6 +15,9 @@ pub const HISTOGRAM_DIGITS: u8 = 3;
 pub struct Stats {
     /// From a recorded slot's due time to the end of its response, in ns.
     pub latency_ns: Histogram<u64>,
+    /// The same, for 2xx responses only: what admitted requests saw when a server sheds
+    /// load with quick 503s.
+    pub ok_latency_ns: Histogram<u64>,
     /// From a recorded slot's due time to the moment it was written, in ns.
     pub send_lag_ns: Histogram<u64>,
     /// Slots due inside the recorded window.
@@ -38,6 +41,7 @@ impl Stats {
         };
         Stats {
             latency_ns: histogram(),
+            ok_latency_ns: histogram(),
             send_lag_ns: histogram(),
             scheduled: 0,
             sent: 0,
@@ -51,6 +55,7 @@ impl Stats {
     pub fn merge(&mut self, other: &Stats) -> Result<(), String> {
         let fail = |e| format!("cannot merge histograms: {e:?}");
         self.latency_ns.add(&other.latency_ns).map_err(fail)?;
+        self.ok_latency_ns.add(&other.ok_latency_ns).map_err(fail)?;
         self.send_lag_ns.add(&other.send_lag_ns).map_err(fail)?;
         self.scheduled += other.scheduled;
         self.sent += other.sent;
@@ -119,6 +124,16 @@ pub fn report_text(plan: &Plan, stats: &Stats) -> String {
         "max",
         micros(stats.latency_ns.max())
     ));
+    if stats.non_2xx > 0 {
+        let ok = &stats.ok_latency_ns;
+        text.push_str(&format!(
+            "2xx only, us: p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}\n",
+            micros(ok.value_at_quantile(0.5)),
+            micros(ok.value_at_quantile(0.99)),
+            micros(ok.value_at_quantile(0.999)),
+            micros(ok.max()),
+        ));
+    }
     let lag = &stats.send_lag_ns;
     text.push_str(&format!(
         "send lag behind schedule, us: p50 {:.1}  p99 {:.1}  max {:.1}\n",
@@ -143,6 +158,14 @@ pub fn report_json(plan: &Plan, stats: &Stats) -> serde_json::Value {
         "mean".into(),
         ((stats.latency_ns.mean() / 1e2).round() / 10.0).into(),
     );
+    let mut ok_latency = serde_json::Map::new();
+    for (label, quantile) in PERCENTILES {
+        ok_latency.insert(
+            label.into(),
+            micros(stats.ok_latency_ns.value_at_quantile(quantile)).into(),
+        );
+    }
+    ok_latency.insert("max".into(), micros(stats.ok_latency_ns.max()).into());
     let error_kinds: serde_json::Map<String, serde_json::Value> = Failure::ALL
         .iter()
         .map(|f| (f.name().into(), stats.errors[*f as usize].into()))
@@ -166,6 +189,7 @@ pub fn report_json(plan: &Plan, stats: &Stats) -> serde_json::Value {
         "errors": stats.error_count(),
         "error_kinds": error_kinds,
         "latency_us": latency,
+        "ok_latency_us": ok_latency,
         "send_lag_us": {
             "p50": micros(lag.value_at_quantile(0.5)),
             "p99": micros(lag.value_at_quantile(0.99)),

@@ -75,6 +75,9 @@ impl Shard {
         stats.non_2xx += u64::from(!(200..300).contains(&status));
         let latency = at.saturating_duration_since(self.schedule.due(slot));
         stats.latency_ns.saturating_record(duration_ns(latency));
+        if (200..300).contains(&status) {
+            stats.ok_latency_ns.saturating_record(duration_ns(latency));
+        }
     }
 
     /// Counts a failure of `slot`, or of a connect (no slot) once the warmup is over.

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Production-behaviour figures of docs/operations.md, side by side in one run:
+#  1. p50/p99 of real clients (ringpin-load, open loop) with and without 1,000 connections
+#     trickling a head byte a second;
+#  2. a 2x overload of a CPU-bound route with load shedding on and off.
+# Server pinned to CPU 1, load on CPU 0; loopback only; about 2 minutes.
+#   benches/production.sh [--rate 5000] [--seconds 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rate=5000
+seconds=10
+while (($#)); do
+  case $1 in
+    --rate) rate=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    *) echo "usage: $0 [--rate N] [--seconds S]" >&2; exit 2 ;;
+  esac
+done
+cargo build --release --quiet --example hello --example overload --bin ringpin-load
+load=target/release/ringpin-load
+port=18400
+
+start() { # name, extra env...
+  local name=$1; shift
+  env RUST_LOG=warn "$@" taskset -c 1 "target/release/examples/$name" --addr "127.0.0.1:$port" --cores 1 &
+  server=$!
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/" >/dev/null && return; sleep 0.1; done
+  echo "server $name did not start" >&2; exit 1
+}
+stop() { kill "$server"; wait "$server" 2>/dev/null || true; }
+measure() { # url rate -> "p50 p99 p99.9 ok_p99 non2xx achieved"
+  taskset -c 0 "$load" --url "$1" --rate "$2" --connections 64 --cores 0 \
+    --duration "$seconds" --warmup 2 --json |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); l=r["latency_us"]; o=r["ok_latency_us"]
+print(l["p50"], l["p99"], l["p99_9"], o["p99"], r["non_2xx"], round(r["achieved_rate"]))'
+}
+
+echo "| scenario | p50 us | p99 us | p99.9 us | 2xx p99 us | non-2xx | achieved req/s |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+start hello
+read -r a b c d e f < <(measure "http://127.0.0.1:$port/" "$rate")
+echo "| hello at $rate req/s | $a | $b | $c | $d | $e | $f |"
+taskset -c 0 python3 benches/slow_clients.py "127.0.0.1:$port" 1000 $((seconds + 8)) > /tmp/slow_clients.txt &
+slow=$!
+sleep 3
+read -r a b c d e f < <(measure "http://127.0.0.1:$port/" "$rate")
+echo "| hello at $rate req/s + 1,000 slow clients | $a | $b | $c | $d | $e | $f |"
+wait "$slow"; stop
+echo "<!-- $(cat /tmp/slow_clients.txt) -->"
+
+for shed in 5 0; do
+  start overload RINGPIN_SHED_TARGET_MS=$shed
+  read -r a b c d e f < <(measure "http://127.0.0.1:$port/work?us=200" 10000)
+  label=$([ "$shed" = 0 ] && echo off || echo "on (5 ms)")
+  echo "| 200 us work at 10,000 req/s (2x), shedding $label | $a | $b | $c | $d | $e | $f |"
+  stop
+done
