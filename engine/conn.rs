@@ -27,6 +27,17 @@ use crate::shard::ShardCtx;
 /// `Connection: close` instead of racing a close.
 const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(100);
 
+/// Bytes read into the task's own memory while a connection has no buffer; a small
+/// request fits, a larger one continues in the buffer allocated then.
+const FIRST_READ_BYTES: usize = 512;
+
+/// Completes once a drain has started and an idle connection's grace has passed.
+async fn drained(shard: &ShardCtx, slot: usize) -> io::Result<Option<usize>> {
+    poll_fn(|cx| shard.poll_drain(slot, cx)).await;
+    Timer::new(DRAIN_IDLE_GRACE).await;
+    Ok(None)
+}
+
 /// Most bytes discarded while lingering after an error response.
 const LINGER_MAX_BYTES: usize = 1024 * 1024;
 
@@ -224,9 +235,29 @@ impl Conn<'_> {
         let Some(timeout) = self.phase_timeout() else {
             return Ok(Readiness::TimedOut);
         };
+        if !self.session.is_idle() {
+            return self.read_into_session(timeout, false).await;
+        }
+        // Idle: keep the buffers for a moment (a client sending back to back reuses them,
+        // allocating nothing), then free them and wait with a few bytes of task memory.
+        let mut left = timeout;
+        if self.session.has_buffers() {
+            let first = left.min(self.shard.idle_buffer_release);
+            match self.read_into_session(first, true).await? {
+                Readiness::TimedOut if first < left => {
+                    self.session.release_buffers();
+                    left -= first;
+                }
+                other => return Ok(other),
+            }
+        }
+        self.read_unbuffered(left).await
+    }
+
+    /// Reads into the session's buffer, racing the drain signal when `idle`.
+    async fn read_into_session(&mut self, timeout: Duration, idle: bool) -> io::Result<Readiness> {
         self.stream
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let idle = self.session.is_idle();
         let read_size = self.session.limits().read_buffer_bytes / 2;
         let (stream, shard, slot) = (&mut self.stream, self.shard, self.slot);
         let (input, wants) = self.session.input_for_read();
@@ -236,12 +267,7 @@ impl Conn<'_> {
         let room = input.get_mut(start..).unwrap_or_default();
         let read = async { stream.read(room).await.map(Some) };
         let result = if idle {
-            let drained = async {
-                poll_fn(|cx| shard.poll_drain(slot, cx)).await;
-                Timer::new(DRAIN_IDLE_GRACE).await;
-                Ok(None)
-            };
-            future::or(read, drained).await
+            future::or(read, drained(shard, slot)).await
         } else {
             read.await
         };
@@ -250,6 +276,29 @@ impl Conn<'_> {
             _ => 0,
         };
         input.truncate(start + n);
+        self.after_read(result)
+    }
+
+    /// Waits for the first bytes of a request with no buffer allocated: they land in a small
+    /// array inside the task and are copied into a fresh buffer.
+    async fn read_unbuffered(&mut self, timeout: Duration) -> io::Result<Readiness> {
+        self.stream
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        let mut first = [0u8; FIRST_READ_BYTES];
+        let (stream, shard, slot) = (&mut self.stream, self.shard, self.slot);
+        let read = async { stream.read(&mut first).await.map(Some) };
+        let result = future::or(read, drained(shard, slot)).await;
+        if let Ok(Some(n)) = result {
+            self.session.receive(first.get(..n).unwrap_or_default());
+        }
+        self.after_read(result)
+    }
+
+    fn after_read(&mut self, result: io::Result<Option<usize>>) -> io::Result<Readiness> {
+        let n = match &result {
+            Ok(Some(n)) => *n,
+            _ => 0,
+        };
         self.phase_bytes += n as u64;
         if n > 0 {
             self.session.note_input_at(Instant::now());

@@ -129,8 +129,10 @@ impl Session {
         let limits = limits.clamped();
         Session {
             decoder: RequestDecoder::new(),
-            input: BytesMut::with_capacity(limits.read_buffer_bytes),
-            output: BytesMut::with_capacity(limits.read_buffer_bytes),
+            // Allocated when the first bytes arrive, released again when the connection idles
+            // (see `release_buffers`): an idle connection holds no buffer.
+            input: BytesMut::new(),
+            output: BytesMut::new(),
             state: SessionState::Open,
             streaming: None,
             streaming_request: None,
@@ -145,7 +147,28 @@ impl Session {
 
     /// Appends bytes received from the peer (a copy; the live loop reads in place instead).
     pub fn receive(&mut self, bytes: &[u8]) {
+        if self.input.capacity() == 0 {
+            self.input
+                .reserve(self.limits.read_buffer_bytes.max(bytes.len()));
+        }
         self.input.extend_from_slice(bytes);
+    }
+
+    /// Frees the read and write buffers if nothing is in them and no request is under way,
+    /// so a connection that idles costs no buffer memory; they are allocated again when the
+    /// next bytes arrive. Returns whether they were freed.
+    pub fn release_buffers(&mut self) -> bool {
+        let quiet = self.is_idle() && self.output.is_empty() && self.streaming.is_none();
+        if quiet {
+            self.input = BytesMut::new();
+            self.output = BytesMut::new();
+        }
+        quiet
+    }
+
+    /// Whether the session holds a read buffer.
+    pub fn has_buffers(&self) -> bool {
+        self.input.capacity() > 0
     }
 
     /// Decodes and answers every complete request in the input, up to
