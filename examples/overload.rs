@@ -7,8 +7,8 @@
 //! ```
 //!
 //! With the default 200 us of work one shard serves at most 5,000 requests a second; an
-//! open-loop load of 10,000 a second is a 2x overload. Shedding is on by default (as in every
-//! example); `RINGPIN_SHED_TARGET_MS=0` turns it off. docs/operations.md shows the figures.
+//! open-loop load of 10,000 a second is a 2x overload. Shedding is off by default, as in every
+//! example; `RINGPIN_SHED_TARGET_MS=5` turns it on. docs/operations.md shows the figures.
 
 #[path = "common/cli.rs"]
 mod cli;

@@ -41,9 +41,9 @@ pub struct ServeArgs {
     /// Open connections per shard before accept pauses.
     #[arg(long, env = "RINGPIN_MAX_CONNECTIONS", default_value_t = 16_384)]
     pub max_connections: usize,
-    /// Queueing delay above which (for 100 ms) requests are shed with 503, in ms; 0 turns
-    /// shedding off.
-    #[arg(long, env = "RINGPIN_SHED_TARGET_MS", default_value_t = 5)]
+    /// Queueing delay above which (for 100 ms) requests are shed with 503, in ms (5 is
+    /// CoDel's target); 0, the default, turns shedding off.
+    #[arg(long, env = "RINGPIN_SHED_TARGET_MS", default_value_t = 0)]
     pub shed_target_ms: u64,
     /// Serve Prometheus metrics at this path (e.g. `/metrics`); off when empty.
     #[arg(long, env = "RINGPIN_METRICS_PATH", default_value = "")]
