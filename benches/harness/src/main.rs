@@ -1,0 +1,143 @@
+//! The side-by-side harness's helpers; `benches/harness/run.sh` drives them.
+//!
+//! ```text
+//! ringpin-bench idle   --addr 127.0.0.1:18080 --path / --connections 10000 --pid 1234
+//! ringpin-bench peak   --runs out/runs.jsonl --route /
+//! ringpin-bench report --runs out/runs.jsonl --out-dir out
+//! ```
+//!
+//! Layout: `idle` opens and holds idle keep-alive connections and reads the server's memory
+//! (idle.rs); `runs` reads the runs file that run.sh appends to and takes medians (runs.rs);
+//! `report` writes the markdown table (report.rs) and the latency-percentile plot (plot.rs).
+
+mod idle;
+mod plot;
+mod report;
+mod runs;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  ringpin-bench idle --addr IP:PORT --pid PID [--path /] [--connections 10000] [--deadline-s 60]
+      open CONNECTIONS keep-alive connections one after another, one GET each, hold them,
+      and print the server's VmRSS and open descriptors before and after, as one JSON line
+  ringpin-bench peak --runs FILE --route ROUTE
+      print the best median closed-loop req/s on ROUTE over all servers, and that server
+  ringpin-bench report --runs FILE --out-dir DIR
+      write DIR/results.md and DIR/latency.svg; exit 1 if a run failed a check";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let flags = match parse_flags(args) {
+        Ok(flags) => flags,
+        Err(e) => return usage_error(&e),
+    };
+    let result = match command.as_str() {
+        "idle" => run_idle(&flags),
+        "peak" => run_peak(&flags),
+        "report" => run_report(&flags),
+        "-h" | "--help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => return usage_error(&format!("unknown command {other:?}")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ringpin-bench {command}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("ringpin-bench: {message}\n{USAGE}");
+    ExitCode::from(2)
+}
+
+/// `--name value` pairs; every flag takes exactly one value.
+fn parse_flags(mut args: impl Iterator<Item = String>) -> Result<HashMap<String, String>, String> {
+    let mut flags = HashMap::new();
+    while let Some(flag) = args.next() {
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("expected a --flag, got {flag:?}"))?;
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        flags.insert(name.to_string(), value);
+    }
+    Ok(flags)
+}
+
+fn required<'a>(flags: &'a HashMap<String, String>, name: &str) -> Result<&'a str, String> {
+    flags
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| format!("--{name} is required"))
+}
+
+fn parsed<T: std::str::FromStr>(
+    flags: &HashMap<String, String>,
+    name: &str,
+    default: T,
+) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    match flags.get(name) {
+        Some(value) => value.parse().map_err(|e| format!("--{name} {value}: {e}")),
+        None => Ok(default),
+    }
+}
+
+fn run_idle(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
+    let plan = idle::Plan {
+        addr: required(flags, "addr")?
+            .parse()
+            .map_err(|e| format!("--addr: {e}"))?,
+        pid: required(flags, "pid")?
+            .parse()
+            .map_err(|e| format!("--pid: {e}"))?,
+        path: flags.get("path").cloned().unwrap_or_else(|| "/".into()),
+        connections: parsed(flags, "connections", 10_000)?,
+        deadline: std::time::Duration::from_secs(parsed(flags, "deadline-s", 60)?),
+    };
+    let outcome = idle::measure(&plan)?;
+    println!(
+        "{}",
+        serde_json::to_string(&outcome).map_err(|e| e.to_string())?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_peak(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
+    let runs = runs::load(&PathBuf::from(required(flags, "runs")?))?;
+    let route = required(flags, "route")?;
+    let (server, rps) = runs::best_peak(&runs, route)
+        .ok_or_else(|| format!("no closed-loop run on {route} to take a peak from"))?;
+    println!("{:.0} {server}", rps);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_report(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
+    let runs = runs::load(&PathBuf::from(required(flags, "runs")?))?;
+    let out_dir = PathBuf::from(required(flags, "out-dir")?);
+    let summary = runs::summarize(&runs);
+    let svg = out_dir.join("latency.svg");
+    plot::draw(&summary, &svg)?;
+    let markdown = report::render(&summary, &runs, "latency.svg");
+    let results = out_dir.join("results.md");
+    std::fs::write(&results, markdown).map_err(|e| format!("{}: {e}", results.display()))?;
+    let failures = report::failures(&summary, &runs);
+    for failure in &failures {
+        eprintln!("ringpin-bench report: FAILED: {failure}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

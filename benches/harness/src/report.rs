@@ -1,0 +1,314 @@
+//! The markdown: the summary table (medians), what its marks mean, and every run.
+
+use std::fmt::Write;
+
+use crate::runs::{median, others_pct, OpenCell, Row, Run, Summary};
+
+/// A p99 send lag above this, in µs, means the generator, not only the server, fell behind.
+const GENERATOR_LAG_US: f64 = 1000.0;
+
+pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
+    let mut md = String::new();
+    let reps = summary.reps;
+    let _ = writeln!(
+        md,
+        "Medians of {reps} interleaved repetition{}; rows are grouped by route and ordered by \
+         server CPU time per request (closed loop), cheapest first.\n",
+        if reps == 1 { "" } else { "s" }
+    );
+    let others = others_pct(runs);
+    if let Some(typical) = median(others.clone()) {
+        let worst = others.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            md,
+            "Noise: over the timed runs, other work took a median {typical:.0} % (at most \
+             {worst:.0} %) of the server's core (busy time from /proc/stat less the server's \
+             own CPU time; the kernel's loopback work not charged to the server is in it).\n"
+        );
+    }
+    md.push_str(&table_header(summary));
+    for row in &summary.rows {
+        md.push_str(&table_row(row));
+    }
+    md.push('\n');
+    md.push_str(&open_loop_rates(summary));
+    md.push_str(
+        "\n- **req/s**: wrk, 64 keep-alive connections, one request in flight on each. \
+         **CPU ns/req**: the server's CPU time (all its threads, from schedstat) over the \
+         run, divided by the responses wrk counted.\n\
+         - **pipelined**: wrk writing 16 requests at a time on each of the 64 connections; \
+         responses per second and CPU per response.\n\
+         - **p50 / p99 / p99.9**: ringpin-load, open loop at a fixed rate, latency from each \
+         request's intended send time, in µs. † the rate is above this server's own \
+         closed-loop peak, so it is overloaded and the figures are queueing time. \
+         ‡ the generator itself fell behind its schedule (p99 send lag above 1 ms: its core \
+         was busy), so part of the latency is the generator's. * ringpin-load did not hold the rate (achieved < 98 %), or some requests failed \
+         or got a non-2xx answer (see the runs).\n\
+         - **idle KiB/conn**: growth of the server's VmRSS over ",
+    );
+    let idle = runs.iter().find_map(|run| match run {
+        Run::Idle(i) => Some(i.idle.requested),
+        _ => None,
+    });
+    md.push_str(&thousands(idle.unwrap_or(0) as f64));
+    md.push_str(
+        " idle keep-alive connections (one request each), divided by the connections its \
+         descriptor table grew by; kernel socket memory is not in it.\n\n",
+    );
+    let _ = writeln!(md, "![latency percentiles]({plot_file})\n");
+    md.push_str(&all_runs(runs));
+    md
+}
+
+fn table_header(summary: &Summary) -> String {
+    let mut header = String::from(
+        "| server | route | req/s | CPU ns/req | pipelined resp/s | pipelined CPU ns/resp |",
+    );
+    let mut rule = String::from("| --- | --- | ---: | ---: | ---: | ---: |");
+    for fraction in &summary.fractions {
+        let _ = write!(
+            header,
+            " p50 / p99 / p99.9 µs at {:.0} % |",
+            fraction * 100.0
+        );
+        rule.push_str(" ---: |");
+    }
+    header.push_str(" idle KiB/conn |\n");
+    rule.push_str(" ---: |\n");
+    header + &rule
+}
+
+fn table_row(row: &Row) -> String {
+    let mut line = format!(
+        "| {} | `{}` | {} | {} | {} | {} |",
+        row.server,
+        row.route,
+        or_dash(row.closed_rps.map(thousands)),
+        or_dash(row.closed_cpu_ns.map(thousands)),
+        or_dash(row.pipelined_rps.map(thousands)),
+        or_dash(row.pipelined_cpu_ns.map(thousands)),
+    );
+    for cell in &row.open {
+        let _ = write!(line, " {} |", or_dash(cell.as_ref().map(open_cell)));
+    }
+    let idle = match (row.idle_kib_per_connection, row.idle_held) {
+        (Some(kib), Some((held, requested))) if held * 100 >= requested * 99 => format!("{kib:.1}"),
+        (Some(kib), Some((held, _))) => format!("{kib:.1} (held {held})"),
+        _ => "–".into(),
+    };
+    let _ = writeln!(line, " {idle} |");
+    line
+}
+
+fn open_cell(cell: &OpenCell) -> String {
+    let mut text = format!(
+        "{} / {} / {}",
+        micros(cell.latency.p50),
+        micros(cell.latency.p99),
+        micros(cell.latency.p99_9)
+    );
+    if cell.over_peak {
+        text.push_str(" †");
+    }
+    if cell.send_lag_p99 > GENERATOR_LAG_US {
+        text.push_str(" ‡");
+    }
+    if cell.achieved < 0.98 || cell.errors > 0 || cell.non_2xx > 0 {
+        text.push_str(" *");
+    }
+    text
+}
+
+fn open_loop_rates(summary: &Summary) -> String {
+    let mut text = String::from("Open-loop rates (the same for every server):");
+    for route in &summary.routes {
+        for &fraction in &summary.fractions {
+            if let Some(rate) = summary.rate(route, fraction) {
+                let _ = write!(
+                    text,
+                    " `{route}` at {:.0} % = {} req/s;",
+                    fraction * 100.0,
+                    thousands(rate)
+                );
+            }
+        }
+    }
+    text.pop();
+    text.push_str(".\n");
+    text
+}
+
+fn all_runs(runs: &[Run]) -> String {
+    let mut md = String::from(
+        "<details><summary>Every run, in the order it ran (load: 1-minute load average \
+         before the run; others: share of the server's core used by anything but the server)\
+         </summary>\n\n\
+         | rep | kind | server | route | result | server CPU | failures | load | others |\n\
+         | ---: | --- | --- | --- | --- | ---: | --- | ---: | ---: |\n",
+    );
+    for run in runs {
+        let line = match run {
+            Run::Closed(t) | Run::Pipelined(t) => {
+                let kind = if matches!(run, Run::Closed(_)) {
+                    "closed"
+                } else {
+                    "pipelined"
+                };
+                format!(
+                    "| {} | {kind} | {} | `{}` | {} resp/s ({} responses) | {} ns/resp | non-2xx {}, errors {} | {:.2} | {} |",
+                    t.rep,
+                    t.server,
+                    t.route,
+                    thousands(t.rps),
+                    t.responses,
+                    per(t.cpu_ns, t.responses),
+                    t.non_2xx,
+                    t.errors,
+                    t.load,
+                    percent(t.others_pct),
+                )
+            }
+            Run::Open(o) => {
+                let l = &o.result.latency_us;
+                format!(
+                    "| {} | open {:.0} % | {} | `{}` | {} req/s asked, {} achieved; µs p50 {} p90 {} p99 {} p99.9 {} p99.99 {}; send lag p99 {} | {:.0} % of a core | non-2xx {}, errors {} | {:.2} | {} |",
+                    o.rep,
+                    o.fraction * 100.0,
+                    o.server,
+                    o.route,
+                    thousands(o.rate),
+                    thousands(o.result.achieved_rate),
+                    micros(l.p50),
+                    micros(l.p90),
+                    micros(l.p99),
+                    micros(l.p99_9),
+                    micros(l.p99_99),
+                    micros(o.result.send_lag_us.p99),
+                    100.0 * o.cpu_ns as f64 / o.wall_ns.max(1) as f64,
+                    o.result.non_2xx,
+                    o.result.errors,
+                    o.load,
+                    percent(o.others_pct),
+                )
+            }
+            Run::Idle(i) => {
+                let d = &i.idle;
+                format!(
+                    "| {} | idle | {} | `{}` | {} of {} opened, {} held; VmRSS {} → {} KiB | – | non-2xx {}{} | {:.2} | – |",
+                    i.rep,
+                    i.server,
+                    i.route,
+                    d.opened,
+                    d.requested,
+                    d.held(),
+                    d.rss_before_kib,
+                    d.rss_after_kib,
+                    d.non_2xx,
+                    d.error.as_deref().map(|e| format!(", {e}")).unwrap_or_default(),
+                    i.load
+                )
+            }
+        };
+        md.push_str(&line);
+        md.push('\n');
+    }
+    md.push_str("\n</details>\n");
+    md
+}
+
+/// What makes the run fail: a wrong answer, a run with no answers, an idle run that could
+/// not open its connections. Shedding (non-2xx) above a server's own peak is not a failure.
+pub fn failures(summary: &Summary, runs: &[Run]) -> Vec<String> {
+    let own_peak = |server: &str, route: &str| {
+        summary
+            .rows
+            .iter()
+            .find(|row| row.server == server && row.route == route)
+            .and_then(|row| row.closed_rps)
+    };
+    let mut failures = Vec::new();
+    for run in runs {
+        match run {
+            Run::Closed(t) | Run::Pipelined(t) => {
+                let what = format!("{} {} rep {}", t.server, t.route, t.rep);
+                if t.responses == 0 {
+                    failures.push(format!("{what}: no responses"));
+                }
+                if t.non_2xx > 0 {
+                    failures.push(format!("{what}: {} non-2xx responses", t.non_2xx));
+                }
+            }
+            Run::Open(o) => {
+                let what = format!(
+                    "{} {} open loop at {:.0} req/s rep {}",
+                    o.server, o.route, o.rate, o.rep
+                );
+                if o.result.completed == 0 {
+                    failures.push(format!("{what}: no responses"));
+                }
+                let overloaded = own_peak(&o.server, &o.route).is_none_or(|peak| o.rate > peak);
+                if o.result.non_2xx > 0 && !overloaded {
+                    failures.push(format!(
+                        "{what}: {} non-2xx responses below the server's own peak",
+                        o.result.non_2xx
+                    ));
+                }
+            }
+            Run::Idle(i) => {
+                let what = format!("{} {} idle rep {}", i.server, i.route, i.rep);
+                if i.idle.non_2xx > 0 {
+                    failures.push(format!(
+                        "{what}: {} non-2xx responses (the first: {})",
+                        i.idle.non_2xx,
+                        i.idle.first_non_2xx.map_or("?".into(), |s| s.to_string())
+                    ));
+                }
+                if let Some(error) = &i.idle.error {
+                    failures.push(format!("{what}: {error}"));
+                }
+            }
+        }
+    }
+    failures
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".into(), |p| format!("{p:.0} %"))
+}
+
+fn or_dash(value: Option<String>) -> String {
+    value.unwrap_or_else(|| "–".into())
+}
+
+fn per(total: u64, count: u64) -> String {
+    if count == 0 {
+        "–".into()
+    } else {
+        thousands(total as f64 / count as f64)
+    }
+}
+
+/// Latency in µs: one decimal below 100, whole numbers with separators above.
+pub fn micros(us: f64) -> String {
+    if us < 100.0 {
+        format!("{us:.1}")
+    } else {
+        thousands(us)
+    }
+}
+
+/// Rounded to a whole number, with a comma every three digits.
+pub fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if value < -0.5 {
+        out.insert(0, '-');
+    }
+    out
+}

@@ -1,0 +1,391 @@
+//! The runs file: one JSON object per line, appended by run.sh after every measurement, and
+//! the medians over repetitions that the table and the plot show.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// One measurement, as run.sh writes it.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Run {
+    /// wrk, keep-alive, one request in flight per connection.
+    Closed(Throughput),
+    /// wrk with 16 requests written back to back per connection.
+    Pipelined(Throughput),
+    /// ringpin-load at a fixed rate.
+    Open(OpenLoop),
+    /// `ringpin-bench idle`.
+    Idle(IdleRun),
+}
+
+#[derive(Deserialize)]
+pub struct Throughput {
+    pub rep: u32,
+    pub server: String,
+    pub route: String,
+    pub responses: u64,
+    pub rps: f64,
+    /// Server CPU time over the run, summed over its threads, in ns.
+    pub cpu_ns: u64,
+    pub non_2xx: u64,
+    /// wrk's socket errors: connect, read, write, timeout.
+    pub errors: u64,
+    /// 1-minute load average before the run.
+    pub load: f64,
+    /// Share of the server's core that something else used during the run, in percent.
+    #[serde(default)]
+    pub others_pct: Option<f64>,
+}
+
+#[derive(Deserialize)]
+pub struct OpenLoop {
+    pub rep: u32,
+    pub server: String,
+    pub route: String,
+    /// Of the best server's closed-loop peak on this route.
+    pub fraction: f64,
+    /// Requests per second asked of ringpin-load.
+    pub rate: f64,
+    /// Server CPU time from just before ringpin-load started to just after it ended, in ns.
+    pub cpu_ns: u64,
+    /// Wall time of the same span (warmup included), in ns.
+    pub wall_ns: u64,
+    pub load: f64,
+    #[serde(default)]
+    pub others_pct: Option<f64>,
+    /// ringpin-load's `--json` output.
+    pub result: LoadResult,
+}
+
+#[derive(Deserialize)]
+pub struct LoadResult {
+    pub achieved_rate: f64,
+    pub completed: u64,
+    pub non_2xx: u64,
+    pub errors: u64,
+    pub latency_us: Latency,
+    /// How far behind its schedule the generator wrote, in µs.
+    pub send_lag_us: SendLag,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+pub struct SendLag {
+    pub p99: f64,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub p99_99: f64,
+}
+
+#[derive(Deserialize)]
+pub struct IdleRun {
+    pub rep: u32,
+    pub server: String,
+    pub route: String,
+    pub load: f64,
+    pub idle: IdleOutcome,
+}
+
+#[derive(Deserialize)]
+pub struct IdleOutcome {
+    pub requested: u64,
+    pub opened: u64,
+    pub non_2xx: u64,
+    #[serde(default)]
+    pub first_non_2xx: Option<u16>,
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    pub fds_before: u64,
+    pub fds_after: u64,
+    pub error: Option<String>,
+}
+
+impl IdleOutcome {
+    /// Connections the server still held when its memory was read: its descriptor growth.
+    pub fn held(&self) -> u64 {
+        self.fds_after.saturating_sub(self.fds_before)
+    }
+
+    pub fn kib_per_connection(&self) -> Option<f64> {
+        let held = self.held();
+        (held > 0).then(|| (self.rss_after_kib as f64 - self.rss_before_kib as f64) / held as f64)
+    }
+}
+
+pub fn load(path: &Path) -> Result<Vec<Run>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), index + 1))
+        })
+        .collect()
+}
+
+/// The median of the values; `None` for none.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
+/// The server with the highest median closed-loop req/s on `route`, and that rate.
+pub fn best_peak(runs: &[Run], route: &str) -> Option<(String, f64)> {
+    let mut best: Option<(String, f64)> = None;
+    for server in servers(runs) {
+        let rps = closed_rps(runs, &server, route);
+        if let Some(rps) = rps {
+            if best.as_ref().is_none_or(|(_, top)| rps > *top) {
+                best = Some((server, rps));
+            }
+        }
+    }
+    best
+}
+
+fn closed_rps(runs: &[Run], server: &str, route: &str) -> Option<f64> {
+    median(
+        runs.iter()
+            .filter_map(|run| match run {
+                Run::Closed(t) if t.server == server && t.route == route => Some(t.rps),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// How much of the server's core others took, in percent, over every timed run that says.
+pub fn others_pct(runs: &[Run]) -> Vec<f64> {
+    runs.iter()
+        .filter_map(|run| match run {
+            Run::Closed(t) | Run::Pipelined(t) => t.others_pct,
+            Run::Open(o) => o.others_pct,
+            Run::Idle(_) => None,
+        })
+        .collect()
+}
+
+/// Servers in the order they first ran.
+pub fn servers(runs: &[Run]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for run in runs {
+        let server = match run {
+            Run::Closed(t) | Run::Pipelined(t) => &t.server,
+            Run::Open(o) => &o.server,
+            Run::Idle(i) => &i.server,
+        };
+        if !seen.contains(server) {
+            seen.push(server.clone());
+        }
+    }
+    seen
+}
+
+fn routes(runs: &[Run]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for run in runs {
+        let route = match run {
+            Run::Closed(t) | Run::Pipelined(t) => &t.route,
+            Run::Open(o) => &o.route,
+            Run::Idle(i) => &i.route,
+        };
+        if !seen.contains(route) {
+            seen.push(route.clone());
+        }
+    }
+    seen
+}
+
+/// One open-loop rate for one server: medians of each percentile over the repetitions.
+pub struct OpenCell {
+    pub fraction: f64,
+    pub rate: f64,
+    pub latency: Latency,
+    /// Median of achieved / requested rate.
+    pub achieved: f64,
+    /// Median of the generator's p99 send lag, in µs.
+    pub send_lag_p99: f64,
+    pub non_2xx: u64,
+    pub errors: u64,
+    /// The rate is above this server's own closed-loop peak: it is overloaded by design.
+    pub over_peak: bool,
+}
+
+/// One server on one route: the table's row.
+pub struct Row {
+    pub server: String,
+    pub route: String,
+    pub closed_rps: Option<f64>,
+    pub closed_cpu_ns: Option<f64>,
+    pub pipelined_rps: Option<f64>,
+    pub pipelined_cpu_ns: Option<f64>,
+    /// One per fraction, in `Summary::fractions` order; `None` where it did not run.
+    pub open: Vec<Option<OpenCell>>,
+    pub idle_kib_per_connection: Option<f64>,
+    /// Fewest connections held over the repetitions, and how many were asked for.
+    pub idle_held: Option<(u64, u64)>,
+}
+
+pub struct Summary {
+    pub routes: Vec<String>,
+    pub fractions: Vec<f64>,
+    /// Grouped by route, each group ordered by closed-loop CPU per request, cheapest first.
+    pub rows: Vec<Row>,
+    pub reps: u32,
+}
+
+impl Summary {
+    /// The open-loop rate asked for at `fraction` on `route` (the same for every server).
+    pub fn rate(&self, route: &str, fraction: f64) -> Option<f64> {
+        self.rows
+            .iter()
+            .filter(|row| row.route == route)
+            .flat_map(|row| row.open.iter().flatten())
+            .find(|cell| cell.fraction == fraction)
+            .map(|cell| cell.rate)
+    }
+}
+
+pub fn summarize(runs: &[Run]) -> Summary {
+    let mut fractions: Vec<f64> = Vec::new();
+    let mut reps = 0;
+    for run in runs {
+        let rep = match run {
+            Run::Closed(t) | Run::Pipelined(t) => t.rep,
+            Run::Open(o) => {
+                if !fractions.contains(&o.fraction) {
+                    fractions.push(o.fraction);
+                }
+                o.rep
+            }
+            Run::Idle(i) => i.rep,
+        };
+        reps = reps.max(rep);
+    }
+    fractions.sort_by(f64::total_cmp);
+    let servers = servers(runs);
+    let routes = routes(runs);
+    let mut rows = Vec::new();
+    for route in &routes {
+        let mut group: Vec<Row> = servers
+            .iter()
+            .map(|server| summarize_row(runs, server, route, &fractions))
+            .collect();
+        group.sort_by(|a, b| {
+            let key = |row: &Row| row.closed_cpu_ns.unwrap_or(f64::INFINITY);
+            key(a).total_cmp(&key(b))
+        });
+        rows.extend(group);
+    }
+    Summary {
+        routes,
+        fractions,
+        rows,
+        reps,
+    }
+}
+
+fn summarize_row(runs: &[Run], server: &str, route: &str, fractions: &[f64]) -> Row {
+    let mine = |t: &&Throughput| t.server == server && t.route == route && t.responses > 0;
+    let closed: Vec<&Throughput> = runs
+        .iter()
+        .filter_map(|run| match run {
+            Run::Closed(t) => Some(t),
+            _ => None,
+        })
+        .filter(mine)
+        .collect();
+    let pipelined: Vec<&Throughput> = runs
+        .iter()
+        .filter_map(|run| match run {
+            Run::Pipelined(t) => Some(t),
+            _ => None,
+        })
+        .filter(mine)
+        .collect();
+    let cpu_per_response = |t: &&Throughput| t.cpu_ns as f64 / t.responses as f64;
+    let closed_rps = median(closed.iter().map(|t| t.rps).collect());
+    let open = fractions
+        .iter()
+        .map(|&fraction| summarize_open(runs, server, route, fraction, closed_rps))
+        .collect();
+    let idle: Vec<&IdleOutcome> = runs
+        .iter()
+        .filter_map(|run| match run {
+            Run::Idle(i) if i.server == server && i.route == route => Some(&i.idle),
+            _ => None,
+        })
+        .collect();
+    Row {
+        server: server.to_string(),
+        route: route.to_string(),
+        closed_rps,
+        closed_cpu_ns: median(closed.iter().map(cpu_per_response).collect()),
+        pipelined_rps: median(pipelined.iter().map(|t| t.rps).collect()),
+        pipelined_cpu_ns: median(pipelined.iter().map(cpu_per_response).collect()),
+        open,
+        idle_kib_per_connection: median(
+            idle.iter().filter_map(|i| i.kib_per_connection()).collect(),
+        ),
+        idle_held: idle
+            .iter()
+            .map(|i| (i.held(), i.requested))
+            .min_by_key(|(held, _)| *held),
+    }
+}
+
+fn summarize_open(
+    runs: &[Run],
+    server: &str,
+    route: &str,
+    fraction: f64,
+    own_peak: Option<f64>,
+) -> Option<OpenCell> {
+    let cells: Vec<&OpenLoop> = runs
+        .iter()
+        .filter_map(|run| match run {
+            Run::Open(o) if o.server == server && o.route == route && o.fraction == fraction => {
+                Some(o)
+            }
+            _ => None,
+        })
+        .collect();
+    let pick =
+        |f: fn(&Latency) -> f64| median(cells.iter().map(|o| f(&o.result.latency_us)).collect());
+    let rate = median(cells.iter().map(|o| o.rate).collect())?;
+    Some(OpenCell {
+        fraction,
+        rate,
+        latency: Latency {
+            p50: pick(|l| l.p50)?,
+            p90: pick(|l| l.p90)?,
+            p99: pick(|l| l.p99)?,
+            p99_9: pick(|l| l.p99_9)?,
+            p99_99: pick(|l| l.p99_99)?,
+        },
+        achieved: median(
+            cells
+                .iter()
+                .map(|o| o.result.achieved_rate / o.rate.max(1.0))
+                .collect(),
+        )?,
+        send_lag_p99: median(cells.iter().map(|o| o.result.send_lag_us.p99).collect())?,
+        non_2xx: cells.iter().map(|o| o.result.non_2xx).sum(),
+        errors: cells.iter().map(|o| o.result.errors).sum(),
+        over_peak: own_peak.is_some_and(|peak| rate > peak),
+    })
+}

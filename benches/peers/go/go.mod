@@ -1,0 +1,3 @@
+module ringpin/benches/peers/go
+
+go 1.19
