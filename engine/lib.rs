@@ -23,6 +23,15 @@
 //! - `error`: why a request was refused, each reason mapped to one status code.
 //! - `date`: the per-shard `Date` header; `sys`: the only `unsafe` code.
 //!
+//! Around that path:
+//!
+//! - application API: `router` ([`Router`]), `json` ([`Json`], [`Request::json`]), `body`
+//!   (streamed request bodies), `sse` (Server-Sent Events), [`middleware`] (around-layers),
+//!   `mesh` (calls to the shard that owns a key);
+//! - production behaviour: `timeouts`, `shedding` (adaptive 503s), [`metrics`] (per-shard
+//!   counters and histograms, Prometheus text), [`access_log`], `preflight` (refuses a host
+//!   that cannot run glommio, naming the fix).
+//!
 //! # Example
 //!
 //! ```no_run
