@@ -67,6 +67,9 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, handler: Rc<H>, sh
     let mut session = Session::new(&shard.limits);
     session.set_max_requests(shard.max_requests);
     session.set_metrics(shard.metrics.clone());
+    if let Some((shedder, retry_after)) = shard.shedder() {
+        session.set_shedder(shedder, retry_after);
+    }
     if let Err(e) = stream.set_write_timeout(Some(shard.timeouts.send)) {
         log::debug!("send timeout not set: {e}");
     }
@@ -93,7 +96,6 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, handler: Rc<H>, sh
 impl Conn<'_> {
     async fn run<H: Handler>(&mut self, handler: &H) -> io::Result<()> {
         loop {
-            self.session.set_shedding(self.shard.shedding());
             let answered = self.session.answer(handler, self.shard.is_draining()).await;
             // Decided before the flush empties the output.
             let batch_full = self.session.batch_full(answered);

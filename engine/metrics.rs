@@ -145,6 +145,9 @@ pub struct Counters {
     pub bytes_out: u64,
     /// Requests refused because the shard was overloaded.
     pub shed: u64,
+    /// Share of new requests the shard refuses now (load shedding), in thousandths: a
+    /// gauge, not a count. Summed over shards it is the highest shard's share.
+    pub shed_permille: u64,
     /// Failed `accept` calls (out of descriptors, memory ...).
     pub accept_errors: u64,
     requests: [u64; STATUS_CLASSES.len()],
@@ -215,6 +218,8 @@ impl Counters {
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
         self.shed += other.shed;
+        // A share does not add up across shards: the total shows the busiest shard's.
+        self.shed_permille = self.shed_permille.max(other.shed_permille);
         self.accept_errors += other.accept_errors;
         sum(&mut self.requests, &other.requests);
         sum(&mut self.parse_errors, &other.parse_errors);
@@ -551,6 +556,12 @@ impl ShardMetrics {
         self.count(|c| c.shed += 1);
     }
 
+    /// The shard now refuses `fraction` (`0.0..=1.0`) of new requests.
+    pub fn shed_fraction(&self, fraction: f64) {
+        let permille = (fraction.clamp(0.0, 1.0) * 1000.0).round() as u64;
+        self.count(|c| c.shed_permille = permille);
+    }
+
     /// An `accept` call failed.
     pub fn accept_error(&self) {
         self.count(|c| c.accept_errors += 1);
@@ -587,13 +598,14 @@ impl ShardMetrics {
 type ShardFamily = (&'static str, &'static str, fn(&Counters) -> u64);
 
 #[rustfmt::skip]
-const SHARD_FAMILIES: [ShardFamily; 7] = [
+const SHARD_FAMILIES: [ShardFamily; 8] = [
     ("ringpin_connections_opened_total", "Connections accepted.", |c| c.connections_opened),
     ("ringpin_connections_closed_total", "Connections closed.", |c| c.connections_closed),
     ("ringpin_connections_open", "Connections open now.", Counters::connections_open),
     ("ringpin_received_bytes_total", "Request bytes read.", |c| c.bytes_in),
     ("ringpin_sent_bytes_total", "Response bytes written.", |c| c.bytes_out),
     ("ringpin_shed_total", "Requests refused: the shard was overloaded.", |c| c.shed),
+    ("ringpin_shed_permille", "Share of new requests refused now, in thousandths.", |c| c.shed_permille),
     ("ringpin_accept_errors_total", "Failed accept calls.", |c| c.accept_errors),
 ];
 

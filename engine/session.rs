@@ -20,6 +20,7 @@ use crate::head::Version;
 use crate::metrics::ShardMetrics;
 use crate::request::Request;
 use crate::response::{BodyStream, Response};
+use crate::shedding::Shedder;
 
 /// Where a session stands after a batch.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -71,7 +72,8 @@ pub struct Session {
     streaming_request: Option<Request>,
     served: u64,
     max_requests: Option<u64>,
-    shed_retry_after: Option<u32>,
+    /// The shard's shedder and the `Retry-After` its refusals carry.
+    shedder: Option<(Rc<Shedder>, u32)>,
     metrics: Option<ShardMetrics>,
     input_at: Option<Instant>,
 }
@@ -138,7 +140,7 @@ impl Session {
             streaming_request: None,
             served: 0,
             max_requests: None,
-            shed_retry_after: None,
+            shedder: None,
             metrics: None,
             input_at: None,
             limits,
@@ -197,7 +199,7 @@ impl Session {
                 Ok(Decoded::Request(request)) => {
                     let meta = RequestMeta::of(&request);
                     let started = self.metrics.as_ref().map(|_| Instant::now());
-                    let (response, status) = match self.shed_retry_after {
+                    let (response, status) = match self.shed_now() {
                         Some(retry) => {
                             if let Some(m) = &self.metrics {
                                 m.shed();
@@ -220,16 +222,19 @@ impl Session {
                     }
                     answered += 1;
                 }
-                Ok(Decoded::Streaming(request)) if self.shed_retry_after.is_some() => {
-                    // Refused before any body byte is read: nothing of it can be trusted
-                    // as the next request, so the connection closes after the 503.
-                    let meta = RequestMeta::of(&request);
-                    drop(request);
-                    let retry = self.shed_retry_after.unwrap_or(1);
-                    self.respond(meta, overloaded(retry).with_close(), draining);
-                    answered += 1;
-                }
                 Ok(Decoded::Streaming(request)) => {
+                    if let Some(retry) = self.shed_now() {
+                        // Refused before any body byte is read: nothing of it can be trusted
+                        // as the next request, so the connection closes after the 503.
+                        if let Some(m) = &self.metrics {
+                            m.shed();
+                        }
+                        let meta = RequestMeta::of(&request);
+                        drop(request);
+                        self.respond(meta, overloaded(retry).with_close(), draining);
+                        answered += 1;
+                        continue;
+                    }
                     if request.expects_continue() {
                         self.output.extend_from_slice(CONTINUE);
                     }
@@ -346,10 +351,16 @@ impl Session {
         self.max_requests = max;
     }
 
-    /// While `Some(retry_after_secs)`, requests are answered 503 with `Retry-After`
-    /// instead of reaching the handler (the shard is shedding load).
-    pub fn set_shedding(&mut self, retry_after: Option<u32>) {
-        self.shed_retry_after = retry_after;
+    /// Asks `shedder` before each request; a refused one is answered 503 with
+    /// `Retry-After: retry_after_secs` instead of reaching the handler.
+    pub(crate) fn set_shedder(&mut self, shedder: Rc<Shedder>, retry_after_secs: u32) {
+        self.shedder = Some((shedder, retry_after_secs));
+    }
+
+    /// `Some(retry_after_secs)` if the next request is to be refused (load shedding).
+    fn shed_now(&self) -> Option<u32> {
+        let (shedder, retry_after) = self.shedder.as_ref()?;
+        (!shedder.admit()).then_some(*retry_after)
     }
 
     /// Refuses the request in progress with `error` (a timeout, say): its response goes to

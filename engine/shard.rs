@@ -61,7 +61,7 @@ pub(crate) struct ShardCtx {
     pub max_requests: Option<u64>,
     max_connections: usize,
     shedding: Option<Shedding>,
-    shedder: Shedder,
+    shedder: Rc<Shedder>,
     draining: Cell<bool>,
     waiters: RefCell<Vec<Option<Waker>>>,
     free_slots: RefCell<Vec<usize>>,
@@ -80,7 +80,7 @@ impl ShardCtx {
             max_requests: config.max_requests_per_connection,
             max_connections: config.max_connections_per_shard.max(1),
             shedding: config.shedding.clone(),
-            shedder: Shedder::default(),
+            shedder: Rc::default(),
             draining: Cell::new(false),
             waiters: RefCell::new(Vec::new()),
             free_slots: RefCell::new(Vec::new()),
@@ -104,12 +104,10 @@ impl ShardCtx {
         }
     }
 
-    /// `Some(retry_after_secs)` while the shard sheds load.
-    pub fn shedding(&self) -> Option<u32> {
-        match &self.shedding {
-            Some(settings) if self.shedder.is_shedding() => Some(settings.retry_after_secs),
-            _ => None,
-        }
+    /// The shard's shedder and the `Retry-After` of its refusals, if shedding is on.
+    pub fn shedder(&self) -> Option<(Rc<Shedder>, u32)> {
+        let settings = self.shedding.as_ref()?;
+        Some((self.shedder.clone(), settings.retry_after_secs))
     }
 
     /// Ready while the shard is under its connection cap (or draining).
@@ -309,5 +307,6 @@ async fn probe_queue_delay(ctx: Rc<ShardCtx>, settings: Shedding) {
         let now = Instant::now();
         ctx.shedder
             .observe(now.saturating_duration_since(due), now, &settings);
+        ctx.metrics.shed_fraction(ctx.shedder.fraction());
     }
 }

@@ -36,6 +36,8 @@ fn two_busy_shards(metrics: &Metrics) {
     b.timeout(TimeoutKind::Header);
     b.timeout(TimeoutKind::Header);
     b.shed();
+    a.shed_fraction(0.1);
+    b.shed_fraction(0.25);
     b.accept_error();
     a.publish();
     b.publish();
@@ -72,6 +74,11 @@ fn shards_record_alone_and_a_snapshot_merges_them() {
     assert_eq!(total.timeouts_of(TimeoutKind::Idle), 1);
     assert_eq!(total.timeouts(), 3);
     assert_eq!((total.shed, total.accept_errors), (1, 1));
+    assert_eq!(b.stats.counters.shed_permille, 250);
+    assert_eq!(
+        total.shed_permille, 250,
+        "the busiest shard's share, not a sum"
+    );
 
     // Shard 0 alone: 1..=1000 us, exact to 0.1 %.
     let service = a.stats.service_time;
@@ -257,6 +264,7 @@ fn prometheus_text_parses_and_holds_the_numbers() {
         ("ringpin_parse_errors_total", "counter"),
         ("ringpin_timeouts_total", "counter"),
         ("ringpin_shed_total", "counter"),
+        ("ringpin_shed_permille", "gauge"),
         ("ringpin_accept_errors_total", "counter"),
         ("ringpin_access_log_dropped_lines_total", "counter"),
         ("ringpin_service_time_seconds", "summary"),
@@ -290,6 +298,7 @@ fn prometheus_text_parses_and_holds_the_numbers() {
     assert_eq!(v(timeouts, &[("shard", "1"), ("kind", "header")]), 2.0);
     assert_eq!(v(timeouts, &[("shard", "0"), ("kind", "send")]), 0.0);
     assert_eq!(v("ringpin_shed_total", &[("shard", "1")]), 1.0);
+    assert_eq!(v("ringpin_shed_permille", &[("shard", "0")]), 100.0);
     assert_eq!(v("ringpin_accept_errors_total", &[("shard", "1")]), 1.0);
 
     let service = "ringpin_service_time_seconds";
