@@ -90,7 +90,7 @@ while (($#)); do
         --idle) IDLE_CONNECTIONS="$2"; shift 2 ;;
         --skip-build) SKIP_BUILD=1; shift ;;
         --report-only) REPORT_ONLY=1; shift ;;
-        -h | --help) sed -n '2,51p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,/^[^#]/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
