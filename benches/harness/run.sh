@@ -7,7 +7,8 @@
 #   benches/harness/run.sh --out /tmp/bench --servers ringpin,hyper,go
 #
 # Phase 1, for each repetition, route and server (the server order rotates every
-# repetition): start the server fresh under `taskset -c 1`, wait for a 200, then
+# repetition): start the server fresh under `taskset -c 1` on a free port (below), wait for
+# a 200, then
 #   closed loop   taskset -c 0 wrk -t1 -c64 -d$DURATION                       req/s, CPU ns/req
 #   pipelined     the same with pipeline.lua, 16 requests per write            responses/s
 #   idle          ringpin-bench idle: 10,000 keep-alive connections, one      KiB of VmRSS
@@ -19,9 +20,19 @@
 # Every run is one JSON line in OUT/runs.jsonl; `ringpin-bench report` takes the medians and
 # writes OUT/report.md (the table) and OUT/latency.svg (the plot).
 #
-# Exits non-zero if a server does not start or dies, a generator fails, or any run gets a
-# non-2xx answer (open-loop runs above the server's own peak excepted: shedding is allowed
-# there) -- after writing the report.
+# Ports: every server start draws a fresh port at random from PORT_RANGE (default: 20000 up
+# to the start of the kernel's ephemeral range, so never a port that bind(:0) or an outgoing
+# connection could be holding), skips it if any socket uses it, and reserves it with a
+# flock(1) on /tmp/ringpin-harness-ports/PORT.lock for as long as the server lives, so two
+# harness runs on one machine never share a port. The server must then be the only process
+# listening there (ringpin and glommio set SO_REUSEPORT, so a second listener would not
+# fail, it would split the load); if another process holds the port, the harness retries on
+# a new one; after every measurement it checks again.
+#
+# Exits non-zero, printing the server's stderr where a server is to blame, if a server does
+# not start or dies, a generator fails, any run gets a non-2xx answer (open-loop runs above
+# the server's own peak excepted: shedding is allowed there), or any row of the table lacks
+# a figure -- after writing the report.
 #
 # Options (or the environment variable in brackets):
 #   --quick            REPS=1, DURATION=2, WARMUP=1, SERVERS=ringpin,glommio-bare,nginx
@@ -35,6 +46,7 @@
 #   --idle N           idle connections [IDLE_CONNECTIONS, default 10000]
 #   --skip-build       use the binaries already built
 #   --report-only      rewrite OUT/report.md and OUT/latency.svg from OUT/runs.jsonl
+# PORT_RANGE=LOW-HIGH overrides the ports servers are started on (see Ports above).
 # RINGPIN_LOAD=/path/to/ringpin-load overrides where the open-loop generator is found, and
 # RINGPIN_HELLO=/path/to/hello the ringpin server (default: this tree's, built here). Both are
 # copied into OUT/bin before the first run, so a rebuild during the run changes nothing.
@@ -51,7 +63,10 @@ CLIENT_CPU=0
 CONNECTIONS=64
 PIPELINE_DEPTH=16
 ROUTES=(/ /json)
-BASE_PORT="${BASE_PORT:-18100}"
+PORT_RANGE="${PORT_RANGE:-}"
+PORT_LOCK_DIR=/tmp/ringpin-harness-ports
+# Server starts that may lose their port to another process before the harness gives up.
+PORT_ATTEMPTS=5
 MODE=full
 SKIP_BUILD=0
 REPORT_ONLY=0
@@ -75,7 +90,7 @@ while (($#)); do
         --idle) IDLE_CONNECTIONS="$2"; shift 2 ;;
         --skip-build) SKIP_BUILD=1; shift ;;
         --report-only) REPORT_ONLY=1; shift ;;
-        -h | --help) sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,/^[^#]/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -116,9 +131,10 @@ ensure_tools() {
     ((cpus > SERVER_CPU)) || die "needs CPUs $CLIENT_CPU and $SERVER_CPU"
     command -v wrk >/dev/null || apt_install wrk
     command -v curl >/dev/null || apt_install curl
+    command -v pgrep >/dev/null || apt_install procps
     if wants nginx; then
         NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-        [[ -x "$NGINX" ]] || { apt_install nginx-light; NGINX=/usr/sbin/nginx; }
+        [[ -x "$NGINX" ]] || { apt_install nginx; NGINX=/usr/sbin/nginx; }
     fi
     if wants go && ((SKIP_BUILD == 0)); then
         command -v go >/dev/null || apt_install golang-go
@@ -195,13 +211,84 @@ snapshot_binaries() {
     fi
 }
 
-port_of() {
-    local i
-    for i in "${!ALL_LIST[@]}"; do
-        [[ "${ALL_LIST[$i]}" == "$1" ]] && { echo $((BASE_PORT + i)); return; }
-    done
+# PORT_LOW and PORT_HIGH from PORT_RANGE, or below the kernel's ephemeral range: the kernel
+# hands ports from that range to bind(:0) and to every outgoing connection (10,000 of them in
+# the idle test alone), so a port picked there could be taken before the server binds it.
+port_range() {
+    local ephemeral_low ephemeral_high
+    read -r ephemeral_low ephemeral_high </proc/sys/net/ipv4/ip_local_port_range
+    if [[ -z "$PORT_RANGE" ]]; then
+        if ((ephemeral_low > 21024)); then
+            PORT_RANGE="20000-$((ephemeral_low - 1))"
+        elif ((ephemeral_high < 64511)); then
+            PORT_RANGE="$((ephemeral_high + 1))-65535"
+        else
+            die "the ephemeral range $ephemeral_low-$ephemeral_high leaves no room; set PORT_RANGE=LOW-HIGH"
+        fi
+    fi
+    [[ "$PORT_RANGE" =~ ^([0-9]+)-([0-9]+)$ ]] || die "PORT_RANGE must be LOW-HIGH, not $PORT_RANGE"
+    PORT_LOW="${BASH_REMATCH[1]}" PORT_HIGH="${BASH_REMATCH[2]}"
+    ((1024 <= PORT_LOW && PORT_LOW < PORT_HIGH && PORT_HIGH <= 65535)) || die "PORT_RANGE $PORT_RANGE is not within 1024-65535"
 }
-IFS=, read -r -a ALL_LIST <<<"$ALL_SERVERS"
+
+# The kernel's socket tables, as lines of "local-address:PORT state inode" (hex, as /proc has them).
+socket_table() {
+    local table
+    for table in /proc/net/tcp /proc/net/tcp6; do
+        [[ -r "$table" ]] && awk 'FNR > 1 { print $2, $4, $10 }' "$table"
+    done
+    return 0
+}
+
+# port_in_use PORT: any TCP socket, in any state (TIME_WAIT too), has PORT as its local port.
+port_in_use() {
+    local hex
+    hex="$(printf '%04X' "$1")"
+    socket_table | awk -v port=":$hex" 'substr($1, length($1) - 4) == port { found = 1 } END { exit !found }'
+}
+
+# port_held_by PID PORT: 0 if PID is the only process listening on PORT, 1 if nothing listens
+# there yet, 2 if some other process listens there too (or instead).
+port_held_by() {
+    local pid="$1" hex inodes inode mine
+    hex="$(printf '%04X' "$2")"
+    inodes="$(socket_table | awk -v port=":$hex" '$2 == "0A" && substr($1, length($1) - 4) == port { print $3 }')"
+    [[ -n "$inodes" ]] || return 1
+    mine="$(find /proc/"$pid"/fd -maxdepth 1 -lname 'socket:*' -printf '%l\n' 2>/dev/null || true)"
+    for inode in $inodes; do
+        grep -qxF "socket:[$inode]" <<<"$mine" || return 2
+    done
+    return 0
+}
+
+PORT=""          # the port the current server was started on
+PORT_LOCK_FD=""  # the descriptor holding PORT_LOCK_DIR/PORT.lock; servers inherit it
+# Draws a free port and reserves it: sets PORT and PORT_LOCK_FD. The lock files stay (removing
+# one while another run waits on it would break the lock); they are empty, one per port used.
+reserve_port() {
+    local draw port lock
+    for ((draw = 0; draw < 200; draw++)); do
+        port=$((PORT_LOW + (RANDOM * 32768 + RANDOM) % (PORT_HIGH - PORT_LOW + 1)))
+        port_in_use "$port" && continue
+        lock="$PORT_LOCK_DIR/$port.lock"
+        # World-writable, and opened read-only (flock needs no more), so that runs by other
+        # users share the reservations.
+        (umask 0 && mkdir -p "$PORT_LOCK_DIR" && { [[ -e "$lock" ]] || : >>"$lock"; }) 2>/dev/null || true
+        exec {PORT_LOCK_FD}<"$lock" || die "cannot open $lock"
+        # Checked again under the lock: another run may have just stopped a server there.
+        if flock -n "$PORT_LOCK_FD" && ! port_in_use "$port"; then
+            PORT="$port"
+            return 0
+        fi
+        exec {PORT_LOCK_FD}<&-
+    done
+    PORT_LOCK_FD=""
+    die "no free port in $PORT_RANGE after 200 draws"
+}
+release_port() {
+    [[ -z "$PORT_LOCK_FD" ]] || exec {PORT_LOCK_FD}<&-
+    PORT_LOCK_FD="" PORT=""
+}
 
 # ns on CPU, summed over the process's threads now.
 cpu_ns() { awk '{ ns += $1 } END { printf "%.0f\n", ns }' /proc/"$1"/task/*/schedstat 2>/dev/null || echo 0; }
@@ -221,6 +308,7 @@ others_pct() {
 }
 
 SERVER_PID=""   # what we started and stop
+SERVER_LOG=""   # its stderr
 MEASURE_PID=""  # whose CPU and memory we read: the server, or nginx's worker
 stop_server() {
     [[ -n "$SERVER_PID" ]] || return 0
@@ -233,51 +321,126 @@ stop_server() {
     kill -KILL "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID="" MEASURE_PID=""
+    release_port
 }
 trap stop_server EXIT
 
-# start_server NAME ROUTE LOG: fresh, pinned to SERVER_CPU, answering ROUTE with a 200.
-start_server() {
-    local name="$1" route="$2" log_file="$3" bin
-    PORT="$(port_of "$name")"
-    local addr="127.0.0.1:$PORT"
+# show_tail FILE WHAT: the last 40 lines of FILE, indented, to stderr.
+show_tail() {
+    if [[ -s "$1" ]]; then
+        log "$2, $1 (last 40 lines):"
+        tail -n 40 "$1" | sed 's/^/    /' >&2
+    else
+        log "$2: nothing ($1 is empty)"
+    fi
+}
+
+# die_server MESSAGE: fail, showing the current server's stderr.
+die_server() {
+    log "FAILED: $*"
+    show_tail "$SERVER_LOG" "the server's stderr"
+    exit 1
+}
+
+# die_generator OUTPUT MESSAGE: fail, showing the generator's output and the server's stderr.
+die_generator() {
+    local output="$1"
+    shift
+    log "FAILED: $*"
+    show_tail "$output" "the generator's output"
+    show_tail "$SERVER_LOG" "the server's stderr"
+    exit 1
+}
+
+# check_server NAME WHAT: after a measurement, the server is alive and still alone on its port.
+check_server() {
+    kill -0 "$SERVER_PID" 2>/dev/null || die_server "$1 died during the $2"
+    local held=0
+    port_held_by "$SERVER_PID" "$PORT" || held=$?
+    case "$held" in
+        0) ;;
+        1) die_server "$1 stopped listening on port $PORT during the $2" ;;
+        *) die_server "another process listened on $1's port $PORT during the $2, so its figures are not $1's alone" ;;
+    esac
+}
+
+# launch_server NAME: starts NAME on 127.0.0.1:PORT, pinned to SERVER_CPU, stderr to SERVER_LOG.
+launch_server() {
+    local name="$1" addr="127.0.0.1:$PORT" bin
     case "$name" in
         ringpin)
             RUST_LOG=warn taskset -c "$SERVER_CPU" "$HELLO_BIN" \
-                --addr "$addr" --cores "$SERVER_CPU" 2>"$log_file" &
+                --addr "$addr" --cores "$SERVER_CPU" 2>"$SERVER_LOG" &
             ;;
         go)
             GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$PEERS_TARGET/release/go-nethttp" \
-                --addr "$addr" 2>"$log_file" &
+                --addr "$addr" 2>"$SERVER_LOG" &
             ;;
         nginx)
             local prefix="$RAW/nginx-prefix"
             mkdir -p "$prefix"
             sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN@|$addr|g" \
                 "$PEERS/nginx/nginx.conf.template" >"$prefix/nginx.conf"
-            taskset -c "$SERVER_CPU" "$NGINX" -p "$prefix" -e stderr -c "$prefix/nginx.conf" 2>"$log_file" &
+            taskset -c "$SERVER_CPU" "$NGINX" -p "$prefix" -e stderr -c "$prefix/nginx.conf" 2>"$SERVER_LOG" &
             ;;
         *)
             bin="$PEERS_TARGET/release/$(rust_peer "$name")"
-            taskset -c "$SERVER_CPU" "$bin" --addr "$addr" 2>"$log_file" &
+            taskset -c "$SERVER_CPU" "$bin" --addr "$addr" 2>"$SERVER_LOG" &
             ;;
     esac
     SERVER_PID=$!
     MEASURE_PID=$SERVER_PID
-    local tries=0 code=""
-    while ((tries < 100)); do
-        kill -0 "$SERVER_PID" 2>/dev/null || die "$name exited on start (log: $log_file)"
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$addr$route" || true)"
-        [[ "$code" == 200 ]] && break
+}
+
+# await_server NAME ROUTE: 0 once the server alone listens on PORT and answers ROUTE with a
+# 200; 1 if another process has the port (the caller retries on another); fails the run
+# otherwise.
+await_server() {
+    local name="$1" route="$2" tries held code=""
+    for ((tries = 0; tries < 100; tries++)); do
+        if grep -qi 'address already in use' "$SERVER_LOG" 2>/dev/null; then
+            return 1
+        fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            local status=0
+            wait "$SERVER_PID" || status=$?
+            SERVER_PID=""
+            die_server "$name exited on start (exit status $status)"
+        fi
+        held=0
+        port_held_by "$SERVER_PID" "$PORT" || held=$?
+        ((held != 2)) || return 1
+        if ((held == 0)); then
+            code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$PORT$route" || true)"
+            [[ "$code" == 200 ]] && return 0
+        fi
         sleep 0.1
-        tries=$((tries + 1))
     done
-    [[ "$code" == 200 ]] || die "$name: no 200 from http://$addr$route within 10 s (last: $code; log: $log_file)"
-    if [[ "$name" == nginx ]]; then
-        MEASURE_PID="$(pgrep -P "$SERVER_PID" | head -n1)"
-        [[ -n "$MEASURE_PID" ]] || die "nginx: no worker process under master $SERVER_PID"
-    fi
-    URL="http://$addr$route"
+    die_server "$name: no 200 from http://127.0.0.1:$PORT$route within 10 s (last answer: ${code:-none})"
+}
+
+# start_server NAME ROUTE LOG: fresh, pinned to SERVER_CPU, on a port of its own, answering
+# ROUTE with a 200. Sets PORT, URL, SERVER_PID and MEASURE_PID.
+start_server() {
+    local name="$1" route="$2" attempt
+    SERVER_LOG="$3"
+    for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
+        reserve_port
+        launch_server "$name"
+        if await_server "$name" "$route"; then
+            if [[ "$name" == nginx ]]; then
+                MEASURE_PID="$(pgrep -P "$SERVER_PID" | head -n1)"
+                [[ -n "$MEASURE_PID" ]] || die_server "nginx: no worker process under master $SERVER_PID"
+            fi
+            URL="http://127.0.0.1:$PORT$route"
+            log "$name is up on port $PORT"
+            return 0
+        fi
+        log "$name: another process holds port $PORT; starting it again on another port"
+        cp "$SERVER_LOG" "$SERVER_LOG.port-$PORT" 2>/dev/null || true
+        stop_server
+    done
+    die_server "$name: lost its port to another process $PORT_ATTEMPTS times in a row (earlier stderr in $SERVER_LOG.port-*)"
 }
 
 # "requests req_per_s non_2xx socket_errors" from wrk's output.
@@ -302,13 +465,13 @@ wrk_run() {
     wall_before="$(date +%s%N)"
     cpu_before="$(cpu_ns "$MEASURE_PID")"
     taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "${script[@]:-$URL}" \
-        >"$RAW/$tag.$kind.txt" 2>&1 || die "wrk failed ($RAW/$tag.$kind.txt)"
+        >"$RAW/$tag.$kind.txt" 2>&1 || die_generator "$RAW/$tag.$kind.txt" "wrk failed on $name"
     cpu_after="$(cpu_ns "$MEASURE_PID")"
     wall_after="$(date +%s%N)"
     jiffies_after="$(cpu_jiffies "$SERVER_CPU")"
     # shellcheck disable=SC2086 # two numbers each
     others="$(others_pct $jiffies_before $jiffies_after $((cpu_after - cpu_before)) $((wall_after - wall_before)))"
-    kill -0 "$SERVER_PID" 2>/dev/null || die "$name died during the $kind run"
+    check_server "$name" "$kind run"
     read -r requests rps non2xx errors < <(parse_wrk "$RAW/$tag.$kind.txt")
     printf '{"kind":"%s","rep":%d,"server":"%s","route":"%s","responses":%d,"rps":%s,"cpu_ns":%d,"non_2xx":%d,"errors":%d,"load":%s,"others_pct":%s}\n' \
         "$kind" "$rep" "$name" "$route" "$requests" "$rps" $((cpu_after - cpu_before)) \
@@ -320,8 +483,8 @@ idle_run() {
     local rep="$1" name="$2" route="$3" load result
     load="$(loadavg)"
     result="$(taskset -c "$CLIENT_CPU" "$BENCH" idle --addr "127.0.0.1:$PORT" --path "$route" \
-        --connections "$IDLE_CONNECTIONS" --pid "$MEASURE_PID")" || die "ringpin-bench idle failed on $name"
-    kill -0 "$SERVER_PID" 2>/dev/null || die "$name died during the idle run"
+        --connections "$IDLE_CONNECTIONS" --pid "$MEASURE_PID")" || die_server "ringpin-bench idle failed on $name"
+    check_server "$name" "idle run"
     printf '{"kind":"idle","rep":%d,"server":"%s","route":"%s","load":%s,"idle":%s}\n' \
         "$rep" "$name" "$route" "$load" "$result" >>"$RUNS"
     log "rep $rep $name $route idle: $result"
@@ -337,11 +500,11 @@ open_run() {
     taskset -c "$CLIENT_CPU" "$LOAD_BIN" --url "$URL" --rate "$rate" --connections "$CONNECTIONS" \
         --duration "$DURATION" --warmup "$WARMUP" --cores "$CLIENT_CPU" --json \
         >"$RAW/$tag.open-$fraction.json" 2>"$RAW/$tag.open-$fraction.err" ||
-        die "ringpin-load failed on $name at $rate req/s ($RAW/$tag.open-$fraction.err)"
+        die_generator "$RAW/$tag.open-$fraction.err" "ringpin-load failed on $name at $rate req/s"
     wall_after="$(date +%s%N)"
     cpu_after="$(cpu_ns "$MEASURE_PID")"
     jiffies_after="$(cpu_jiffies "$SERVER_CPU")"
-    kill -0 "$SERVER_PID" 2>/dev/null || die "$name died during the open-loop run"
+    check_server "$name" "open-loop run"
     # shellcheck disable=SC2086 # two numbers each
     others="$(others_pct $jiffies_before $jiffies_after $((cpu_after - cpu_before)) $((wall_after - wall_before)))"
     printf '{"kind":"open","rep":%d,"server":"%s","route":"%s","fraction":%s,"rate":%s,"cpu_ns":%d,"wall_ns":%d,"load":%s,"others_pct":%s,"result":%s}\n' \
@@ -382,22 +545,37 @@ write_header() {
     } >"$OUT/header.md"
 }
 
-# OUT/report.md from the header and runs.jsonl; non-zero if a run failed a check.
+# report [expect]: OUT/report.md from the header and runs.jsonl; non-zero if a run failed a
+# check or a row of the table lacks a figure; with `expect`, also if one of SERVERS, ROUTES
+# or FRACTIONS has no runs at all.
 report() {
-    local status=0
-    "$BENCH" report --runs "$RUNS" --out-dir "$OUT" || status=$?
+    local status=0 expect=() routes
+    if [[ "${1:-}" == expect ]]; then
+        routes="$(IFS=,; echo "${ROUTES[*]}")"
+        expect=(--servers "$SERVERS" --routes "$routes" --fractions "$FRACTIONS")
+    fi
+    "$BENCH" report --runs "$RUNS" --out-dir "$OUT" "${expect[@]}" || status=$?
     cat "$OUT/header.md" "$OUT/results.md" >"$OUT/report.md"
     sed -n '1,/^<details>/p' "$OUT/report.md" | sed '$d'
     return "$status"
 }
 
+# One run per OUT at a time: a second would delete and interleave the first one's files.
+lock_out() {
+    mkdir -p "$OUT"
+    exec {OUT_LOCK_FD}>"$OUT/.lock"
+    flock -n "$OUT_LOCK_FD" || die "another harness run is using $OUT; give this one its own --out"
+}
+
 main() {
+    lock_out
     if ((REPORT_ONLY)); then
         [[ -s "$RUNS" && -s "$OUT/header.md" ]] || die "no runs in $OUT to report on"
         report || die "some runs failed their checks (above)"
         exit 0
     fi
     ensure_tools
+    port_range
     ((SKIP_BUILD)) || build
     find_load
     [[ -x "$BENCH" ]] || die "$BENCH missing; drop --skip-build"
@@ -407,7 +585,7 @@ main() {
     : >"$RUNS"
     write_header
     local started=$SECONDS rep route name tag fraction peak best rate
-    log "$MODE mode: ${SERVER_LIST[*]}; $REPS rep(s) of ${DURATION} s runs; load $(cut -d' ' -f1-3 /proc/loadavg); output in $OUT"
+    log "$MODE mode: ${SERVER_LIST[*]}; $REPS rep(s) of ${DURATION} s runs; load $(cut -d' ' -f1-3 /proc/loadavg); ports from $PORT_RANGE; output in $OUT"
     for ((rep = 1; rep <= REPS; rep++)); do
         for route in "${ROUTES[@]}"; do
             while read -r name; do
@@ -445,7 +623,7 @@ main() {
         done
     done
     local status=0
-    report || status=$?
+    report expect || status=$?
     log "done in $((SECONDS - started)) s: $OUT/report.md, $OUT/latency.svg"
     ((status == 0)) || die "some runs failed their checks (above)"
 }

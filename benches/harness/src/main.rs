@@ -3,7 +3,7 @@
 //! ```text
 //! ringpin-bench idle   --addr 127.0.0.1:18080 --path / --connections 10000 --pid 1234
 //! ringpin-bench peak   --runs out/runs.jsonl --route /
-//! ringpin-bench report --runs out/runs.jsonl --out-dir out
+//! ringpin-bench report --runs out/runs.jsonl --out-dir out --servers ringpin,nginx --routes /,/json --fractions 0.25,0.5
 //! ```
 //!
 //! Layout: `idle` opens and holds idle keep-alive connections and reads the server's memory
@@ -25,8 +25,9 @@ const USAGE: &str = "usage:
       and print the server's VmRSS and open descriptors before and after, as one JSON line
   ringpin-bench peak --runs FILE --route ROUTE
       print the best median closed-loop req/s on ROUTE over all servers, and that server
-  ringpin-bench report --runs FILE --out-dir DIR
-      write DIR/results.md and DIR/latency.svg; exit 1 if a run failed a check";
+  ringpin-bench report --runs FILE --out-dir DIR [--servers a,b] [--routes /,/json] [--fractions 0.25,0.5]
+      write DIR/results.md and DIR/latency.svg; exit 1 if a run failed a check, a row of
+      the table lacks a figure, or a listed server, route or fraction has no runs";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -77,6 +78,20 @@ fn required<'a>(flags: &'a HashMap<String, String>, name: &str) -> Result<&'a st
         .get(name)
         .map(String::as_str)
         .ok_or_else(|| format!("--{name} is required"))
+}
+
+/// A comma-separated flag's items; none if the flag is absent.
+fn list(flags: &HashMap<String, String>, name: &str) -> Vec<String> {
+    flags
+        .get(name)
+        .map(|value| {
+            value
+                .split(',')
+                .filter(|item| !item.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn parsed<T: std::str::FromStr>(
@@ -131,7 +146,15 @@ fn run_report(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
     let markdown = report::render(&summary, &runs, "latency.svg");
     let results = out_dir.join("results.md");
     std::fs::write(&results, markdown).map_err(|e| format!("{}: {e}", results.display()))?;
-    let failures = report::failures(&summary, &runs);
+    let expected = report::Expected {
+        servers: list(flags, "servers"),
+        routes: list(flags, "routes"),
+        fractions: list(flags, "fractions")
+            .iter()
+            .map(|f| f.parse().map_err(|e| format!("--fractions {f}: {e}")))
+            .collect::<Result<_, String>>()?,
+    };
+    let failures = report::failures(&summary, &runs, &expected);
     for failure in &failures {
         eprintln!("ringpin-bench report: FAILED: {failure}");
     }

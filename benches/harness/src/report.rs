@@ -216,9 +216,19 @@ fn all_runs(runs: &[Run]) -> String {
     md
 }
 
+/// What the caller ran, so that a server, route or rate with no runs at all is noticed too.
+#[derive(Default)]
+pub struct Expected {
+    pub servers: Vec<String>,
+    pub routes: Vec<String>,
+    pub fractions: Vec<f64>,
+}
+
 /// What makes the run fail: a wrong answer, a run with no answers, an idle run that could
-/// not open its connections. Shedding (non-2xx) above a server's own peak is not a failure.
-pub fn failures(summary: &Summary, runs: &[Run]) -> Vec<String> {
+/// not open its connections, a row of the table without a figure, an expected server, route
+/// or open-loop rate without runs. Shedding (non-2xx) above a server's own peak is not a
+/// failure.
+pub fn failures(summary: &Summary, runs: &[Run], expected: &Expected) -> Vec<String> {
     let own_peak = |server: &str, route: &str| {
         summary
             .rows
@@ -227,6 +237,44 @@ pub fn failures(summary: &Summary, runs: &[Run]) -> Vec<String> {
             .and_then(|row| row.closed_rps)
     };
     let mut failures = Vec::new();
+    if runs.is_empty() {
+        failures.push("no runs at all".to_string());
+    }
+    for fraction in &expected.fractions {
+        if !summary.fractions.contains(fraction) {
+            failures.push(format!("no open-loop run at {:.0} %", fraction * 100.0));
+        }
+    }
+    let mut routes = summary.routes.clone();
+    routes.extend(
+        expected
+            .routes
+            .iter()
+            .filter(|r| !summary.routes.contains(r))
+            .cloned(),
+    );
+    for server in &expected.servers {
+        for route in &routes {
+            if !summary
+                .rows
+                .iter()
+                .any(|row| row.server == *server && row.route == *route)
+            {
+                failures.push(format!("{server} {route}: no runs, so no row"));
+            }
+        }
+    }
+    for row in &summary.rows {
+        let missing = row.missing(&summary.fractions);
+        if !missing.is_empty() {
+            failures.push(format!(
+                "{} {}: no figure for {}",
+                row.server,
+                row.route,
+                missing.join(", ")
+            ));
+        }
+    }
     for run in runs {
         match run {
             Run::Closed(t) | Run::Pipelined(t) => {
@@ -311,4 +359,89 @@ pub fn thousands(value: f64) -> String {
         out.insert(0, '-');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{failures, Expected};
+    use crate::runs::{summarize, Run};
+
+    const CLOSED: &str = r#"{"kind":"closed","rep":1,"server":"ringpin","route":"/","responses":1000,"rps":500.0,"cpu_ns":15000000,"non_2xx":0,"errors":0,"load":0.5,"others_pct":1.0}"#;
+    const PIPELINED: &str = r#"{"kind":"pipelined","rep":1,"server":"ringpin","route":"/","responses":9000,"rps":4500.0,"cpu_ns":18000000,"non_2xx":0,"errors":0,"load":0.5,"others_pct":1.0}"#;
+    const OPEN: &str = r#"{"kind":"open","rep":1,"server":"ringpin","route":"/","fraction":0.25,"rate":125,"cpu_ns":5000000,"wall_ns":3000000000,"load":0.5,"others_pct":1.0,"result":{"achieved_rate":125.0,"completed":250,"non_2xx":0,"errors":0,"latency_us":{"p50":90.0,"p90":120.0,"p99":300.0,"p99_9":900.0,"p99_99":1200.0},"send_lag_us":{"p99":60.0}}}"#;
+    const IDLE: &str = r#"{"kind":"idle","rep":1,"server":"ringpin","route":"/","load":0.5,"idle":{"requested":100,"opened":100,"non_2xx":0,"rss_before_kib":1000,"rss_after_kib":2200,"fds_before":10,"fds_after":110,"error":null}}"#;
+    const IDLE_HELD_NOTHING: &str = r#"{"kind":"idle","rep":1,"server":"ringpin","route":"/","load":0.5,"idle":{"requested":100,"opened":100,"non_2xx":0,"rss_before_kib":1000,"rss_after_kib":1000,"fds_before":10,"fds_after":10,"error":null}}"#;
+
+    /// The failures of these runs, from a harness run of `servers` on `/` at 25 %.
+    fn check(lines: &[&str], servers: &[&str]) -> Vec<String> {
+        let runs: Vec<Run> = lines
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("a test line parses"))
+            .collect();
+        let expected = Expected {
+            servers: servers.iter().map(|s| s.to_string()).collect(),
+            routes: vec!["/".into()],
+            fractions: vec![0.25],
+        };
+        failures(&summarize(&runs), &runs, &expected)
+    }
+
+    #[test]
+    fn a_row_with_every_figure_passes() {
+        assert_eq!(
+            check(&[CLOSED, PIPELINED, OPEN, IDLE], &["ringpin"]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_row_without_a_figure_fails() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &[CLOSED, OPEN, IDLE],
+                "no figure for pipelined resp/s, pipelined CPU ns/resp",
+            ),
+            (&[CLOSED, PIPELINED, IDLE], "no open-loop run at 25 %"),
+            (&[CLOSED, PIPELINED, OPEN], "no figure for idle KiB/conn"),
+            (
+                &[CLOSED, PIPELINED, OPEN, IDLE_HELD_NOTHING],
+                "no figure for idle KiB/conn",
+            ),
+            (&[], "no runs at all"),
+        ];
+        for (lines, want) in cases {
+            let failures = check(lines, &[]);
+            assert!(
+                failures.iter().any(|f| f.contains(want)),
+                "{want:?} not in {failures:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_server_without_the_open_loop_runs_others_had_fails() {
+        let nginx: Vec<String> = [CLOSED, PIPELINED, IDLE]
+            .iter()
+            .map(|line| line.replace("ringpin", "nginx"))
+            .collect();
+        let mut lines = vec![CLOSED, PIPELINED, OPEN, IDLE];
+        lines.extend(nginx.iter().map(String::as_str));
+        let failures = check(&lines, &["ringpin", "nginx"]);
+        assert_eq!(failures, ["nginx /: no figure for open loop at 25 %"]);
+    }
+
+    #[test]
+    fn a_zero_cpu_time_is_no_figure() {
+        let closed = CLOSED.replace(r#""cpu_ns":15000000"#, r#""cpu_ns":0"#);
+        let failures = check(&[&closed, PIPELINED, OPEN, IDLE], &[]);
+        assert_eq!(failures, ["ringpin /: no figure for CPU ns/req"]);
+    }
+
+    #[test]
+    fn an_expected_server_without_runs_fails() {
+        let failures = check(&[CLOSED, PIPELINED, OPEN, IDLE], &["ringpin", "nginx"]);
+        assert_eq!(failures, ["nginx /: no runs, so no row"]);
+        let json_too = check(&[CLOSED, PIPELINED, OPEN, IDLE], &["ringpin"]);
+        assert!(json_too.is_empty());
+    }
 }

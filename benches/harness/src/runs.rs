@@ -240,6 +240,34 @@ pub struct Row {
     pub idle_held: Option<(u64, u64)>,
 }
 
+impl Row {
+    /// The columns of this row that have no figure: a median that is absent, zero or not
+    /// finite (a server cannot answer with no CPU time), or an idle run that held nothing.
+    pub fn missing(&self, fractions: &[f64]) -> Vec<String> {
+        let positive = |value: Option<f64>| value.is_some_and(|v| v.is_finite() && v > 0.0);
+        let mut missing: Vec<String> = [
+            ("req/s", self.closed_rps),
+            ("CPU ns/req", self.closed_cpu_ns),
+            ("pipelined resp/s", self.pipelined_rps),
+            ("pipelined CPU ns/resp", self.pipelined_cpu_ns),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !positive(*value))
+        .map(|(column, _)| column.to_string())
+        .collect();
+        for (index, fraction) in fractions.iter().enumerate() {
+            let cell = self.open.get(index).and_then(Option::as_ref);
+            if !cell.is_some_and(|c| positive(Some(c.latency.p50)) && positive(Some(c.rate))) {
+                missing.push(format!("open loop at {:.0} %", fraction * 100.0));
+            }
+        }
+        if !self.idle_kib_per_connection.is_some_and(f64::is_finite) {
+            missing.push("idle KiB/conn".into());
+        }
+        missing
+    }
+}
+
 pub struct Summary {
     pub routes: Vec<String>,
     pub fractions: Vec<f64>,
