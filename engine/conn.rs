@@ -31,12 +31,31 @@ const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(100);
 /// request fits, a larger one continues in the buffer allocated then.
 const FIRST_READ_BYTES: usize = 512;
 
+/// Where in [`SLOW_LANE_PERIOD`] a connection's slow-lane reads fall: its slot scattered
+/// over the period by a multiplicative hash, so neighbouring slots land far apart.
+fn slow_lane_offset(slot: usize) -> Duration {
+    let period = SLOW_LANE_PERIOD.as_micros() as u64;
+    let scattered = (slot as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    Duration::from_micros(scattered % period)
+}
+
 /// Completes once a drain has started and an idle connection's grace has passed.
 async fn drained(shard: &ShardCtx, slot: usize) -> io::Result<Option<usize>> {
     poll_fn(|cx| shard.poll_drain(slot, cx)).await;
     Timer::new(DRAIN_IDLE_GRACE).await;
     Ok(None)
 }
+
+/// A head still incomplete this long after its first byte comes from a slow client (a
+/// slowloris, or a very poor network): its connection moves to the slow lane. Real clients
+/// send a head in one write, or in a few segments within a round trip.
+const SLOW_HEAD_AFTER: Duration = Duration::from_millis(200);
+
+/// How often a connection on the slow lane looks at its socket. Each connection looks at
+/// its own point of the period (spread by its slot), so 1,000 slow clients that send a
+/// byte each in the same millisecond cost the shard one short read per millisecond, not a
+/// burst of 1,000 wakeups that every real request behind it waits for.
+const SLOW_LANE_PERIOD: Duration = Duration::from_millis(500);
 
 /// Most bytes discarded while lingering after an error response.
 const LINGER_MAX_BYTES: usize = 1024 * 1024;
@@ -59,6 +78,8 @@ struct Conn<'a> {
     phase: Phase,
     phase_started: Instant,
     phase_bytes: u64,
+    /// When a connection on the slow lane next reads (see [`SLOW_HEAD_AFTER`]).
+    slow_lane_due: Option<Instant>,
 }
 
 /// Serves one accepted connection until it closes.
@@ -81,6 +102,7 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, handler: Rc<H>, sh
         phase: Phase::Idle,
         phase_started: Instant::now(),
         phase_bytes: 0,
+        slow_lane_due: None,
     };
     if let Err(e) = conn.run(&*handler).await {
         if e.kind() == io::ErrorKind::TimedOut {
@@ -237,6 +259,9 @@ impl Conn<'_> {
         let Some(timeout) = self.phase_timeout() else {
             return Ok(Readiness::TimedOut);
         };
+        if self.phase == Phase::Head && self.phase_started.elapsed() >= SLOW_HEAD_AFTER {
+            return self.read_on_slow_lane(timeout).await;
+        }
         if !self.session.is_idle() {
             return self.read_into_session(timeout, false).await;
         }
@@ -281,6 +306,39 @@ impl Conn<'_> {
         self.after_read(result)
     }
 
+    /// Reads a slow head without waking on each byte it trickles: sleeps to this
+    /// connection's next point on the slow lane, then takes whatever the socket holds with
+    /// one non-blocking `recv`. The head deadline (`timeout`) still holds to the
+    /// millisecond.
+    async fn read_on_slow_lane(&mut self, timeout: Duration) -> io::Result<Readiness> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            let due = *self
+                .slow_lane_due
+                .get_or_insert_with(|| now + slow_lane_offset(self.slot));
+            Timer::new(due.min(deadline).saturating_duration_since(now)).await;
+            if Instant::now() >= deadline {
+                return Ok(Readiness::TimedOut);
+            }
+            self.slow_lane_due = Some(due + SLOW_LANE_PERIOD);
+            let read_size = self.session.limits().read_buffer_bytes / 2;
+            let (input, wants) = self.session.input_for_read();
+            let start = input.len();
+            input.reserve(wants.max(read_size));
+            input.resize(input.capacity(), 0);
+            let room = input.get_mut(start..).unwrap_or_default();
+            let result = crate::sys::recv_now(&self.stream, room);
+            let n = *result.as_ref().unwrap_or(&0);
+            input.truncate(start + n);
+            match result {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => return self.after_read(result.map(Some)),
+            }
+        }
+    }
+
     /// Waits for the first bytes of a request with no buffer allocated: they land in a small
     /// array inside the task and are copied into a fresh buffer.
     async fn read_unbuffered(&mut self, timeout: Duration) -> io::Result<Readiness> {
@@ -323,6 +381,7 @@ impl Conn<'_> {
             self.phase = phase;
             self.phase_started = now;
             self.phase_bytes = 0;
+            self.slow_lane_due = None;
         }
         let timeouts = &self.shard.timeouts;
         let elapsed = now.duration_since(self.phase_started);

@@ -1,7 +1,7 @@
 //! The system calls std and glommio do not wrap safely: every `unsafe` block of the crate.
 
 use std::io;
-use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::io::FromRawFd;
 
 /// Hands a bound, listening socket built by [`crate::listener`] to the current shard's
@@ -35,4 +35,22 @@ pub(crate) fn probe_io_uring() -> Result<(), i32> {
     // about; the OwnedFd becomes its only owner and closes it once, right here.
     drop(unsafe { OwnedFd::from_raw_fd(fd) });
     Ok(())
+}
+
+/// Reads what the socket holds now, without waiting and without the reactor: `Ok(0)` at
+/// end of stream, `ErrorKind::WouldBlock` when nothing is there. One `recv(2)`.
+pub(crate) fn recv_now(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid, writable, exclusively borrowed region of `buf.len()` bytes
+    // for the whole call; recv(2) writes at most that many bytes into it. `socket` is
+    // borrowed, so its descriptor stays open during the call. MSG_DONTWAIT keeps the call
+    // from blocking the shard.
+    let n = unsafe {
+        libc::recv(
+            socket.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }

@@ -79,6 +79,72 @@ fn a_trickled_head_gets_408_at_the_header_deadline() {
 }
 
 #[test]
+fn a_slow_head_is_read_on_the_slow_lane_and_still_served() {
+    let _serial = serial();
+    let server = start_hello_with(short(|t| t.header = Duration::from_secs(5)));
+    let mut stream = connect(server.addr());
+    let started = Instant::now();
+    // Each gap is longer than the 200 ms after which a head counts as slow.
+    for piece in [&b"GET / HTTP/1.1\r\n"[..], b"Host: x\r\n", b"\r\n"] {
+        stream.write_all(piece).expect("write");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let mut replies = Replies::new(stream);
+    let reply = replies.next().expect("a response");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // The slow lane reads every 500 ms: the answer comes within one period of the last byte.
+    assert!(
+        started.elapsed() < Duration::from_millis(600 + 900 + 500),
+        "{:?}",
+        started.elapsed()
+    );
+    // A prompt request on the same connection is back on the normal path.
+    let again = Instant::now();
+    replies
+        .stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let reply = replies.next().expect("a second response");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(
+        again.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        again.elapsed()
+    );
+}
+
+#[test]
+fn the_slow_lane_keeps_the_header_deadline() {
+    let _serial = serial();
+    // The lane starts 200 ms into the head and reads at most every 500 ms: a deadline
+    // checked only at the lane's reads would come hundreds of milliseconds late.
+    let server = start_hello_with(short(|t| t.header = Duration::from_millis(700)));
+    let mut stream = connect(server.addr());
+    let writer = {
+        let mut stream = stream.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
+                .iter()
+                .cycle()
+                .take(30)
+            {
+                if stream.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let (reply, waited) = read_until_close(&mut stream);
+    assert!(String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408 "));
+    assert!(
+        waited >= Duration::from_millis(650) && waited < Duration::from_millis(1000),
+        "408 at the deadline, not at the lane's next read: {waited:?}"
+    );
+    writer.join().expect("writer");
+}
+
+#[test]
 fn a_stalled_body_gets_408_after_the_idle_gap() {
     let _serial = serial();
     let server = start_hello_with(short(|t| t.body_idle = Duration::from_millis(300)));
