@@ -81,7 +81,7 @@ run_one() {
         read -r b1 t1 < <(cpu_busy "$SERVER_CPU")
         kill -0 "$PID" 2>/dev/null || { log "$name died during $kind"; exit 1; }
         read -r requests rps < <(awk '/requests in/ { r = $1 } /^Requests\/sec:/ { s = $2 }
-            /Non-2xx/ { bad = 1 } END { if (bad) s = -1; print r + 0, s + 0 }' "$OUT/raw/$tag.$kind.txt")
+            /Non-2xx/ { bad = 1 } END { if (bad) s = -1; printf "%d %.1f\n", r, s }' "$OUT/raw/$tag.$kind.txt")
         [[ "$rps" != -1 ]] || { log "$name: non-2xx answers ($OUT/raw/$tag.$kind.txt)"; exit 1; }
         others="$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v s=$((after - before)) -v w=$((w1 - w0)) \
             'BEGIN { o = 100 * ((t > 0 ? b / t : 0) - (w > 0 ? s / w : 0)); printf "%.1f", (o > 0 ? o : 0) }')"
