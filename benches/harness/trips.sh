@@ -31,7 +31,8 @@ OUT="$(mktemp -d)"
 PID=""
 trap '[[ -z "$PID" ]] || kill "$PID" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
-printf '| server | mode | %s |\n' "$(IFS='|'; echo "${LABELS[*]}" | sed 's/|/ | /g')"
+header="$(IFS='|'; echo "${LABELS[*]}")"
+printf '| server | mode | %s |\n' "${header//|/ | }"
 printf '| --- | --- |%s\n' "$(printf ' ---: |%.0s' "${LABELS[@]}")"
 for i in "${!NAMES[@]}"; do
     addr="127.0.0.1:$((PORT + i))"
