@@ -40,8 +40,8 @@
 #   --reps N           repetitions [REPS, default 3]
 #   --duration S       seconds per measured run [DURATION, default 10]
 #   --warmup S         ringpin-load's unrecorded warmup, seconds [WARMUP, default 1]
-#   --servers LIST     comma-separated, from: ringpin glommio-bare monoio-bare actix hyper
-#                      axum may-minihttp go nginx [SERVERS, default all]
+#   --servers LIST     comma-separated, from: ringpin glommio-bare monoio-bare uring-bare actix
+#                      hyper axum may-minihttp go nginx [SERVERS, default all]
 #   --fractions LIST   open-loop rates as fractions of the best peak [FRACTIONS, default 0.25,0.5]
 #   --idle N           idle connections [IDLE_CONNECTIONS, default 10000]
 #   --skip-build       use the binaries already built
@@ -57,7 +57,7 @@ HARNESS="$ROOT/benches/harness"
 PEERS="$ROOT/benches/peers"
 PEERS_TARGET="$PEERS/target"
 MAIN_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-ALL_SERVERS="ringpin,glommio-bare,monoio-bare,actix,hyper,axum,may-minihttp,go,nginx"
+ALL_SERVERS="ringpin,glommio-bare,monoio-bare,actix,hyper,axum,may-minihttp,go,nginx,uring-bare"
 SERVER_CPU=1
 CLIENT_CPU=0
 CONNECTIONS=64
@@ -150,7 +150,7 @@ ensure_tools() {
 
 rust_peer() {
     case "$1" in
-        glommio-bare | monoio-bare) echo "$1" ;;
+        glommio-bare | monoio-bare | uring-bare) echo "$1" ;;
         actix | hyper | axum | may-minihttp) echo "$1-peer" ;;
         *) echo "" ;;
     esac
