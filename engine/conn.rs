@@ -10,6 +10,7 @@ use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_lite::{future, StreamExt};
 use glommio::net::TcpStream;
@@ -39,6 +40,18 @@ fn slow_lane_offset(slot: usize) -> Duration {
     Duration::from_micros(scattered % period)
 }
 
+/// The session's input grown for the next read (what the decoder wants, at least half a
+/// read buffer) and its spare room zeroed for the socket to fill; returns it with the
+/// length it had. The caller reads into `input[start..]` and truncates to what arrived.
+fn input_with_room(session: &mut Session) -> (&mut BytesMut, usize) {
+    let read_size = session.limits().read_buffer_bytes / 2;
+    let (input, wants) = session.input_for_read();
+    let start = input.len();
+    input.reserve(wants.max(read_size));
+    input.resize(input.capacity(), 0);
+    (input, start)
+}
+
 /// Completes once a drain has started and an idle connection's grace has passed.
 async fn drained(shard: &ShardCtx, slot: usize) -> io::Result<Option<usize>> {
     poll_fn(|cx| shard.poll_drain(slot, cx)).await;
@@ -53,8 +66,8 @@ const SLOW_HEAD_AFTER: Duration = Duration::from_millis(200);
 
 /// How often a connection on the slow lane looks at its socket. Each connection looks at
 /// its own point of the period (spread by its slot), so 1,000 slow clients that send a
-/// byte each in the same millisecond cost the shard one short read per millisecond, not a
-/// burst of 1,000 wakeups that every real request behind it waits for.
+/// byte each in the same millisecond cost the shard about two short reads per millisecond,
+/// not a burst of 1,000 wakeups that every real request behind it waits for.
 const SLOW_LANE_PERIOD: Duration = Duration::from_millis(500);
 
 /// Most bytes discarded while lingering after an error response.
@@ -285,12 +298,8 @@ impl Conn<'_> {
     async fn read_into_session(&mut self, timeout: Duration, idle: bool) -> io::Result<Readiness> {
         self.stream
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let read_size = self.session.limits().read_buffer_bytes / 2;
         let (stream, shard, slot) = (&mut self.stream, self.shard, self.slot);
-        let (input, wants) = self.session.input_for_read();
-        let start = input.len();
-        input.reserve(wants.max(read_size));
-        input.resize(input.capacity(), 0);
+        let (input, start) = input_with_room(&mut self.session);
         let room = input.get_mut(start..).unwrap_or_default();
         let read = async { stream.read(room).await.map(Some) };
         let result = if idle {
@@ -322,11 +331,7 @@ impl Conn<'_> {
                 return Ok(Readiness::TimedOut);
             }
             self.slow_lane_due = Some(due + SLOW_LANE_PERIOD);
-            let read_size = self.session.limits().read_buffer_bytes / 2;
-            let (input, wants) = self.session.input_for_read();
-            let start = input.len();
-            input.reserve(wants.max(read_size));
-            input.resize(input.capacity(), 0);
+            let (input, start) = input_with_room(&mut self.session);
             let room = input.get_mut(start..).unwrap_or_default();
             let result = crate::sys::recv_now(&self.stream, room);
             let n = *result.as_ref().unwrap_or(&0);
