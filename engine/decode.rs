@@ -11,7 +11,7 @@ use crate::body::{Pipe, RequestBody};
 use crate::chunked::ChunkedDecoder;
 use crate::config::Limits;
 use crate::error::RequestError;
-use crate::head::{parse_head, Framing, HeadScan};
+use crate::head::{parse_head, Framing, Head, HeadScan};
 use crate::request::Request;
 
 /// What one call to [`RequestDecoder::decode`] produced.
@@ -47,25 +47,43 @@ enum StreamFraming {
     Chunked(ChunkedDecoder),
 }
 
+/// A parsed head waiting for its body: its bytes and what was learned from them. The
+/// request is built once the body is complete; holding these 72 bytes instead of a whole
+/// `Request` keeps every connection's session (and task) smaller.
+struct ParsedHead {
+    bytes: Bytes,
+    parts: Head,
+}
+
+impl ParsedHead {
+    fn of(request: Request) -> ParsedHead {
+        let (bytes, parts) = request.into_parsed_head();
+        ParsedHead { bytes, parts }
+    }
+
+    fn into_request(self, body: Bytes) -> Request {
+        Request::new(self.bytes, self.parts, body)
+    }
+}
+
 /// Where the decoder stands in the current request.
-// Boxing the request would cost an allocation per request with a body.
-#[allow(clippy::large_enum_variant)]
 enum State {
     /// Reading the head.
     Head { scan: HeadScan, empty_lines: usize },
     /// The head is parsed and split off; waiting for `body_len` bytes.
-    Length { request: Request, body_len: usize },
+    Length { head: ParsedHead, body_len: usize },
     /// Decoding chunks into `body`.
     Chunked {
-        request: Request,
+        head: ParsedHead,
         chunks: ChunkedDecoder,
         body: BytesMut,
     },
-    /// Handing the body of a dispatched request to its handler, chunk by chunk.
+    /// Handing the body of a dispatched request to its handler, chunk by chunk, up to
+    /// `max_body` bytes (the route's streaming limit).
     Streaming {
         framing: StreamFraming,
         pipe: Rc<Pipe>,
-        limits: Limits,
+        max_body: u64,
     },
     /// A streamed body was malformed or cut off: nothing after it can be trusted.
     Broken,
@@ -171,61 +189,55 @@ impl RequestDecoder {
                     let head = parse_head(buf.get(..head_len).unwrap_or_default(), &unbounded)?;
                     self.continue_answered = false;
                     let framing = head.framing;
-                    let request = Request::new(buf.split_to(head_len).freeze(), head, Bytes::new());
+                    let bytes = buf.split_to(head_len).freeze();
                     if framing == Framing::Empty {
                         self.reset();
-                        return Ok(Decoded::Request(request));
+                        return Ok(Decoded::Request(Request::new(bytes, head, Bytes::new())));
                     }
+                    let request = Request::new(bytes, head, Bytes::new());
                     if let Some(limit) = stream_limit(&request) {
-                        return self.start_stream(request, framing, limit, limits);
+                        return self.start_stream(request, framing, limit);
                     }
+                    let head = ParsedHead::of(request);
                     self.state = match framing {
                         Framing::Length(n) if n > limits.max_body_bytes => {
                             return Err(RequestError::BodyTooLarge)
                         }
                         Framing::Length(n) => State::Length {
-                            request,
+                            head,
                             body_len: usize::try_from(n).map_err(|_| RequestError::BodyTooLarge)?,
                         },
                         _ => State::Chunked {
-                            request,
+                            head,
                             chunks: ChunkedDecoder::new(),
                             body: BytesMut::new(),
                         },
                     };
                 }
-                State::Length { request, body_len } => {
+                State::Length { head, body_len } => {
                     let body_len = *body_len;
                     if buf.len() < body_len {
-                        let expect = request.expects_continue();
+                        let expect = head.parts.expect_continue;
                         return Ok(self.partial_body(expect));
                     }
-                    if let State::Length { mut request, .. } = self.take_state() {
-                        request.set_body(buf.split_to(body_len).freeze());
-                        return Ok(Decoded::Request(request));
+                    if let State::Length { head, .. } = self.take_state() {
+                        let body = buf.split_to(body_len).freeze();
+                        return Ok(Decoded::Request(head.into_request(body)));
                     }
                 }
-                State::Chunked {
-                    request,
-                    chunks,
-                    body,
-                } => {
+                State::Chunked { head, chunks, body } => {
                     if !chunks.decode(buf, body, limits)? {
-                        let expect = request.expects_continue();
+                        let expect = head.parts.expect_continue;
                         return Ok(self.partial_body(expect));
                     }
-                    if let State::Chunked {
-                        mut request, body, ..
-                    } = self.take_state()
-                    {
-                        request.set_body(body.freeze());
-                        return Ok(Decoded::Request(request));
+                    if let State::Chunked { head, body, .. } = self.take_state() {
+                        return Ok(Decoded::Request(head.into_request(body.freeze())));
                     }
                 }
                 State::Streaming {
                     framing,
                     pipe,
-                    limits: stream_limits,
+                    max_body,
                 } => {
                     if pipe.is_full() {
                         return Ok(Decoded::Partial);
@@ -243,7 +255,11 @@ impl RequestDecoder {
                         }
                         StreamFraming::Chunked(chunks) => {
                             let mut out = BytesMut::new();
-                            let result = chunks.decode(buf, &mut out, stream_limits);
+                            let stream_limits = Limits {
+                                max_body_bytes: *max_body,
+                                ..limits.clone()
+                            };
+                            let result = chunks.decode(buf, &mut out, &stream_limits);
                             pipe.push(out.freeze());
                             match result {
                                 Ok(done) => done,
@@ -274,7 +290,6 @@ impl RequestDecoder {
         mut request: Request,
         framing: Framing,
         limit: u64,
-        limits: &Limits,
     ) -> Result<Decoded, RequestError> {
         let framing = match framing {
             Framing::Length(n) if n > limit => return Err(RequestError::BodyTooLarge),
@@ -286,10 +301,7 @@ impl RequestDecoder {
         self.state = State::Streaming {
             framing,
             pipe,
-            limits: Limits {
-                max_body_bytes: limit,
-                ..limits.clone()
-            },
+            max_body: limit,
         };
         Ok(Decoded::Streaming(request))
     }

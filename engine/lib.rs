@@ -70,6 +70,7 @@ mod listener;
 mod mesh;
 pub mod metrics;
 pub mod middleware;
+mod pool;
 mod preflight;
 mod request;
 mod response;

@@ -14,7 +14,7 @@ pub const MAX_PARAMS: usize = 8;
 /// Path parameters captured by the router: names shared with the route, values as ranges
 /// of the head.
 #[derive(Clone, Default)]
-pub(crate) struct Params {
+struct Params {
     names: Option<Rc<[Box<str>]>>,
     spans: [Span; MAX_PARAMS],
     len: u8,
@@ -41,8 +41,9 @@ impl Request {
         }
     }
 
-    pub(crate) fn set_body(&mut self, body: Bytes) {
-        self.body = body;
+    /// The head's bytes and parts back, for the decoder to hold while the body arrives.
+    pub(crate) fn into_parsed_head(self) -> (Bytes, Head) {
+        (self.head, self.parts)
     }
 
     pub(crate) fn set_body_stream(&mut self, body: RequestBody) {
@@ -151,13 +152,9 @@ impl Request {
 
     /// Every field in order of arrival, as (name, value).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        let count = usize::from(self.parts.field_count);
-        self.parts
-            .fields
-            .get(..count)
-            .unwrap_or_default()
-            .iter()
-            .map(|f| (self.text(f.name), f.value.slice(&self.head)))
+        // Field names are tokens (visible ASCII), checked by the head parser.
+        crate::head::field_lines(&self.head)
+            .map(|(name, value)| (std::str::from_utf8(name).unwrap_or_default(), value))
     }
 
     /// The body, complete (Content-Length or decoded chunked), empty when there is none.

@@ -18,6 +18,7 @@ use crate::error::RequestError;
 use crate::handler::Handler;
 use crate::head::Version;
 use crate::metrics::ShardMetrics;
+use crate::pool;
 use crate::request::Request;
 use crate::response::{BodyStream, Response};
 use crate::shedding::Shedder;
@@ -63,19 +64,53 @@ fn keep_alive(client_wants: bool, response: &Response, draining: bool) -> bool {
 /// assert_eq!(session.state(), SessionState::Open);
 /// ```
 pub struct Session {
-    limits: Limits,
+    /// Shared by every session of a shard: one copy, not one per connection.
+    limits: Rc<Limits>,
     decoder: RequestDecoder,
     input: BytesMut,
     output: BytesMut,
     state: SessionState,
     streaming: Option<StreamedBody>,
-    streaming_request: Option<Request>,
+    /// Boxed: a streamed upload is rare, and an inline `Request` would sit in every
+    /// connection's memory.
+    streaming_request: Option<Box<Request>>,
     served: u64,
     max_requests: Option<u64>,
     /// The shard's shedder and the `Retry-After` its refusals carry.
     shedder: Option<(Rc<Shedder>, u32)>,
     metrics: Option<ShardMetrics>,
     input_at: Option<Instant>,
+}
+
+impl Drop for Session {
+    /// A closed connection's buffers go to the next connection, not to the allocator.
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.input));
+        pool::give(std::mem::take(&mut self.output));
+    }
+}
+
+/// What [`Session::decode_next`] found.
+// Boxing the request would cost an allocation per request; the value lives one call.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    /// A request for the handler.
+    Call(Request, Dispatched),
+    /// A request answered without the handler (shed).
+    Answered,
+    /// Something was done that needs no answer count; decode again (the loop's conditions
+    /// stop it where needed).
+    Again,
+    /// Nothing more to decode now.
+    Stop,
+}
+
+/// A request on its way through the handler: what its response and its metrics need.
+struct Dispatched {
+    meta: RequestMeta,
+    bytes_in: usize,
+    output_before: usize,
+    started: Option<Instant>,
 }
 
 /// What a request's response framing depends on, noted before the handler takes it.
@@ -128,7 +163,12 @@ pub struct StreamedBody {
 impl Session {
     /// A fresh session enforcing `limits`.
     pub fn new(limits: &Limits) -> Session {
-        let limits = limits.clamped();
+        Session::with_limits(Rc::new(limits.clamped()))
+    }
+
+    /// A fresh session enforcing `limits`, already clamped (a shard's, shared by all its
+    /// sessions).
+    pub(crate) fn with_limits(limits: Rc<Limits>) -> Session {
         Session {
             decoder: RequestDecoder::new(),
             // Allocated when the first bytes arrive, released again when the connection idles
@@ -150,20 +190,19 @@ impl Session {
     /// Appends bytes received from the peer (a copy; the live loop reads in place instead).
     pub fn receive(&mut self, bytes: &[u8]) {
         if self.input.capacity() == 0 {
-            self.input
-                .reserve(self.limits.read_buffer_bytes.max(bytes.len()));
+            self.input = pool::take(self.limits.read_buffer_bytes.max(bytes.len()));
         }
         self.input.extend_from_slice(bytes);
     }
 
-    /// Frees the read and write buffers if nothing is in them and no request is under way,
-    /// so a connection that idles costs no buffer memory; they are allocated again when the
-    /// next bytes arrive. Returns whether they were freed.
+    /// Gives the read and write buffers back to the shard's free list if nothing is in
+    /// them and no request is under way, so a connection that idles holds no buffer; it
+    /// takes buffers again when the next bytes arrive. Returns whether they were released.
     pub fn release_buffers(&mut self) -> bool {
         let quiet = self.is_idle() && self.output.is_empty() && self.streaming.is_none();
         if quiet {
-            self.input = BytesMut::new();
-            self.output = BytesMut::new();
+            pool::give(std::mem::take(&mut self.input));
+            pool::give(std::mem::take(&mut self.output));
         }
         quiet
     }
@@ -187,86 +226,139 @@ impl Session {
             && self.streaming_request.is_none()
             && !self.batch_full(answered)
         {
-            let buffered = self.input.len();
-            let decoded = self
-                .decoder
-                .decode(&mut self.input, &self.limits, &|request| {
-                    handler.body_stream_limit(request)
-                });
-            let bytes_in = buffered.saturating_sub(self.input.len());
-            let output_before = self.output.len();
-            match decoded {
-                Ok(Decoded::Request(request)) => {
-                    let meta = RequestMeta::of(&request);
-                    let started = self.metrics.as_ref().map(|_| Instant::now());
-                    let (response, status) = match self.shed_now() {
-                        Some(retry) => {
-                            if let Some(m) = &self.metrics {
-                                m.shed();
-                            }
-                            (overloaded(retry), 503)
-                        }
-                        None => {
-                            let response = handler.call(request).await;
-                            let status = response.status();
-                            (response, status)
-                        }
-                    };
-                    self.respond(meta, response, draining);
-                    if let (Some(m), Some(started)) = (&self.metrics, started) {
-                        let queued = self
-                            .input_at
-                            .map_or(Duration::ZERO, |at| started.saturating_duration_since(at));
-                        let bytes_out = self.output.len() - output_before;
-                        m.request_done(status, bytes_in, bytes_out, started.elapsed(), queued);
-                    }
+            // The decoded request goes straight into the handler's future: built in this
+            // statement, so the task holds one request across the wait, not two.
+            let (call, dispatched) = match self.decode_next(handler, draining) {
+                Next::Call(request, dispatched) => (handler.call(request), dispatched),
+                Next::Answered => {
                     answered += 1;
+                    continue;
                 }
-                Ok(Decoded::Streaming(request)) => {
-                    if let Some(retry) = self.shed_now() {
-                        // Refused before any body byte is read: nothing of it can be trusted
-                        // as the next request, so the connection closes after the 503.
+                Next::Again => continue,
+                Next::Stop => break,
+            };
+            let response = call.await;
+            let status = response.status();
+            self.respond(dispatched.meta, response, draining);
+            self.record(&dispatched, status);
+            answered += 1;
+        }
+        answered
+    }
+
+    /// Decodes the next request: one for the handler, or what was done instead (a shed
+    /// request answered 503, a streaming request set aside, `100 Continue` queued, an error
+    /// answered).
+    fn decode_next<H: Handler>(&mut self, handler: &H, draining: bool) -> Next {
+        let buffered = self.input.len();
+        let decoded = self
+            .decoder
+            .decode(&mut self.input, &self.limits, &|request| {
+                handler.body_stream_limit(request)
+            });
+        let dispatched = Dispatched {
+            meta: RequestMeta {
+                head_only: false,
+                keep_alive: false,
+                http10: false,
+            },
+            bytes_in: buffered.saturating_sub(self.input.len()),
+            output_before: self.output.len(),
+            started: self.metrics.as_ref().map(|_| Instant::now()),
+        };
+        if !matches!(decoded, Ok(Decoded::Partial)) {
+            // Something will be written: take the write buffer now (not while a slow head
+            // trickles in), from the shard's free list.
+            self.take_output_buffer();
+        }
+        match decoded {
+            Ok(Decoded::Request(request)) => {
+                let dispatched = Dispatched {
+                    meta: RequestMeta::of(&request),
+                    ..dispatched
+                };
+                match self.shed_now() {
+                    None => Next::Call(request, dispatched),
+                    Some(retry) => {
                         if let Some(m) = &self.metrics {
                             m.shed();
                         }
-                        let meta = RequestMeta::of(&request);
                         drop(request);
-                        self.respond(meta, overloaded(retry).with_close(), draining);
-                        answered += 1;
-                        continue;
-                    }
-                    if request.expects_continue() {
-                        self.output.extend_from_slice(CONTINUE);
-                    }
-                    self.streaming_request = Some(request);
-                }
-                Ok(Decoded::Continue) => {
-                    self.output.extend_from_slice(CONTINUE);
-                    break;
-                }
-                Ok(Decoded::Partial) => break,
-                Err(error) => {
-                    let framing = Framing {
-                        head_only: false,
-                        keep_alive: false,
-                        http10: false,
-                    };
-                    encode_response(&Response::from_error(error), framing, &mut self.output);
-                    self.state = SessionState::Failed(error);
-                    if let Some(m) = &self.metrics {
-                        let bytes_out = self.output.len() - output_before;
-                        m.request_done(
-                            error.status(),
-                            bytes_in,
-                            bytes_out,
-                            Duration::ZERO,
-                            Duration::ZERO,
-                        );
+                        self.respond(dispatched.meta, overloaded(retry), draining);
+                        self.record(&dispatched, 503);
+                        Next::Answered
                     }
                 }
             }
+            Ok(Decoded::Streaming(request)) => {
+                if let Some(retry) = self.shed_now() {
+                    // Refused before any body byte is read: nothing of it can be trusted
+                    // as the next request, so the connection closes after the 503.
+                    if let Some(m) = &self.metrics {
+                        m.shed();
+                    }
+                    let meta = RequestMeta::of(&request);
+                    drop(request);
+                    self.respond(meta, overloaded(retry).with_close(), draining);
+                    return Next::Answered;
+                }
+                if request.expects_continue() {
+                    self.output.extend_from_slice(CONTINUE);
+                }
+                self.streaming_request = Some(Box::new(request));
+                Next::Again
+            }
+            Ok(Decoded::Continue) => {
+                self.output.extend_from_slice(CONTINUE);
+                Next::Stop
+            }
+            Ok(Decoded::Partial) => Next::Stop,
+            Err(error) => {
+                let framing = Framing {
+                    head_only: false,
+                    keep_alive: false,
+                    http10: false,
+                };
+                encode_response(&Response::from_error(error), framing, &mut self.output);
+                self.state = SessionState::Failed(error);
+                if let Some(m) = &self.metrics {
+                    let bytes_out = self.output.len() - dispatched.output_before;
+                    m.request_done(
+                        error.status(),
+                        dispatched.bytes_in,
+                        bytes_out,
+                        Duration::ZERO,
+                        Duration::ZERO,
+                    );
+                }
+                Next::Again
+            }
         }
-        answered
+    }
+
+    /// Gives the session a write buffer from the shard's free list if it has none.
+    fn take_output_buffer(&mut self) {
+        if self.output.capacity() == 0 {
+            self.output = pool::take(self.limits.read_buffer_bytes);
+        }
+    }
+
+    /// Records an answered request in the shard's metrics: its status, bytes, service
+    /// time and how long it waited in the input before its turn.
+    fn record(&self, dispatched: &Dispatched, status: u16) {
+        if let (Some(m), Some(started)) = (&self.metrics, dispatched.started) {
+            let queued = self
+                .input_at
+                .map_or(Duration::ZERO, |at| started.saturating_duration_since(at));
+            let bytes_out = self.output.len() - dispatched.output_before;
+            m.request_done(
+                status,
+                dispatched.bytes_in,
+                bytes_out,
+                started.elapsed(),
+                queued,
+            );
+        }
     }
 
     /// True when a batch of `answered` requests must end so its output is written first:
@@ -290,6 +382,7 @@ impl Session {
     /// Encodes the handler's `response` to a request described by `meta`: framing, the
     /// keep-alive decision, and a streamed body set aside for the transport.
     pub fn respond(&mut self, meta: RequestMeta, mut response: Response, draining: bool) {
+        self.take_output_buffer();
         let streamed = response.is_streamed();
         // An HTTP/1.0 streamed body is delimited by the close.
         let delimited_by_close = streamed && meta.http10 && !meta.head_only;
@@ -322,7 +415,7 @@ impl Session {
     /// transport calls the handler while it keeps [`Session::feed_body`] going, then hands
     /// the response to [`Session::respond`].
     pub fn take_streaming_request(&mut self) -> Option<Request> {
-        self.streaming_request.take()
+        self.streaming_request.take().map(|request| *request)
     }
 
     /// Moves body bytes from the input to the streaming handler; says what is needed next.
@@ -369,6 +462,7 @@ impl Session {
         if self.state != SessionState::Open {
             return;
         }
+        self.take_output_buffer();
         let framing = Framing {
             head_only: false,
             keep_alive: false,
@@ -446,6 +540,9 @@ impl Session {
     /// The read buffer, for the connection loop to read into, with how many more bytes the
     /// current request is known to need.
     pub(crate) fn input_for_read(&mut self) -> (&mut BytesMut, usize) {
+        if self.input.capacity() == 0 {
+            self.input = pool::take(self.limits.read_buffer_bytes);
+        }
         let wants = self.decoder.wants(self.input.len());
         (&mut self.input, wants)
     }

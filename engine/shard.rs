@@ -54,7 +54,8 @@ pub fn current_shard() -> Option<ShardInfo> {
 /// Shard-local (`Rc`, `Cell`): nothing here crosses threads.
 pub(crate) struct ShardCtx {
     pub metrics: ShardMetrics,
-    pub limits: Limits,
+    /// Clamped, shared by every session of the shard.
+    pub limits: Rc<Limits>,
     pub linger: Duration,
     pub timeouts: Timeouts,
     pub idle_buffer_release: Duration,
@@ -67,13 +68,20 @@ pub(crate) struct ShardCtx {
     free_slots: RefCell<Vec<usize>>,
     open: Cell<usize>,
     accept_waiter: RefCell<Option<Waker>>,
+    /// Where connections without a read buffer read (an idle connection's next request, a
+    /// lingering connection's discarded bytes). Borrowed only inside one poll, never across
+    /// a wait, so every connection of the shard shares it and none carries its own.
+    pub scratch: RefCell<Box<[u8]>>,
 }
 
+/// Size of [`ShardCtx::scratch`]: a typical request arrives in one read.
+const SCRATCH_BYTES: usize = 4096;
+
 impl ShardCtx {
-    fn new(config: &Config, metrics: ShardMetrics) -> ShardCtx {
+    pub(crate) fn new(config: &Config, metrics: ShardMetrics) -> ShardCtx {
         ShardCtx {
             metrics,
-            limits: config.limits.clamped(),
+            limits: Rc::new(config.limits.clamped()),
             linger: config.linger,
             timeouts: config.timeouts.clone(),
             idle_buffer_release: config.idle_buffer_release,
@@ -86,6 +94,7 @@ impl ShardCtx {
             free_slots: RefCell::new(Vec::new()),
             open: Cell::new(0),
             accept_waiter: RefCell::new(None),
+            scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
         }
     }
 
