@@ -8,7 +8,9 @@
 # --pairs N: the slow-client comparison N times, interleaved (without/with, then with/without,
 #   ...), with the median p99 of each side at the end: one pair is not evidence on a noisy VM.
 # --rt: server and generator run SCHED_FIFO (priority 20), so other work on the machine
-#   (builds, other benchmarks) cannot delay them; the slow clients stay SCHED_IDLE.
+#   (builds, other benchmarks) cannot delay them; the slow clients then run at normal
+#   priority (the generator preempts them anyway, and SCHED_IDLE would starve them behind
+#   that other work).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=5000
@@ -16,13 +18,14 @@ seconds=10
 only=all
 pairs=1
 rt=()
+slow_sched=(chrt --idle 0)
 while (($#)); do
   case $1 in
     --rate) rate=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
-    --rt) rt=(chrt -f 20); shift ;;
+    --rt) rt=(chrt -f 20); slow_sched=(); shift ;;
     *) echo "usage: $0 [--rate N] [--seconds S] [--only slow|overload] [--pairs N] [--rt]" >&2; exit 2 ;;
   esac
 done
@@ -59,7 +62,7 @@ for pair in $(seq "$pairs"); do
       # SCHED_IDLE: the slow clients share CPU 0 with the generator, and must not delay its
       # sends (a control run against a listener that never accepts showed that they
       # otherwise do).
-      taskset -c 0 chrt --idle 0 python3 benches/slow_clients.py "127.0.0.1:$port" 1000 $((seconds + 6)) > /tmp/slow_clients.txt &
+      taskset -c 0 "${slow_sched[@]}" python3 benches/slow_clients.py "127.0.0.1:$port" 1000 $((seconds + 6)) > /tmp/slow_clients.txt &
       slow=$!
       sleep 3
     fi
