@@ -82,7 +82,7 @@ import statistics, sys
 by = {"without": [], "with": []}
 for line in open(sys.argv[1]):
     side, p99 = line.split()
-    by[side].append(int(p99))
+    by[side].append(float(p99))
 for side, values in by.items():
     print(f"<!-- {side} slow clients: p99 us {sorted(values)}, median {statistics.median(values):.0f} -->")
 PY
