@@ -53,6 +53,40 @@ pub struct Config {
     /// idle, so an idle connection holds no buffer and the shard needs only as many buffers
     /// as it has connections mid-request.
     pub idle_buffer_release: Duration,
+    /// Which I/O path carries connections; see [`IoBackend`]. Default `Auto`.
+    pub io: IoBackend,
+}
+
+/// Which I/O path carries a shard's connections. Accepting always uses glommio's listener.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IoBackend {
+    /// The shard's own io_uring when it can be set up (a 5.19+ kernel with multishot
+    /// receive and provided-buffer rings, io_uring not disabled by sysctl or seccomp);
+    /// otherwise, after one warning, glommio's sockets. The default.
+    #[default]
+    Auto,
+    /// The shard's own io_uring: receives and sends are completions on a ring ringpin
+    /// drives, with no system call per request (docs/performance.md measures it). A shard
+    /// that cannot set it up fails to start.
+    Ring,
+    /// glommio's `TcpStream`: a `recv` plus a readiness poll per read, a `send` per write.
+    Glommio,
+}
+
+impl std::str::FromStr for IoBackend {
+    type Err = String;
+
+    /// `auto`, `ring` or `glommio` (what `RINGPIN_IO` takes in the examples).
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "auto" | "" => Ok(IoBackend::Auto),
+            "ring" => Ok(IoBackend::Ring),
+            "glommio" => Ok(IoBackend::Glommio),
+            other => Err(format!(
+                "unknown I/O backend {other:?}: auto, ring or glommio"
+            )),
+        }
+    }
 }
 
 impl Default for Config {
@@ -69,6 +103,7 @@ impl Default for Config {
             max_requests_per_connection: None,
             shedding: None,
             idle_buffer_release: Duration::ZERO,
+            io: IoBackend::Auto,
         }
     }
 }
@@ -119,6 +154,12 @@ impl Config {
     /// Turns adaptive load shedding on with `shedding`.
     pub fn with_shedding(mut self, shedding: Shedding) -> Self {
         self.shedding = Some(shedding);
+        self
+    }
+
+    /// Sets [`Config::io`].
+    pub fn with_io(mut self, io: IoBackend) -> Self {
+        self.io = io;
         self
     }
 

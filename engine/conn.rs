@@ -25,6 +25,7 @@ use crate::metrics::TimeoutKind;
 use crate::request::Request;
 use crate::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
 use crate::shard::ShardCtx;
+use crate::uring::RingConn;
 
 /// How long a connection that is idle when a drain starts may still deliver a request that
 /// was already on its way. A client sending back to back gets its next request answered with
@@ -99,8 +100,14 @@ enum Readiness {
     TimedOut,
 }
 
+/// Where a connection's bytes go: the shard's own ring, or glommio's socket.
+enum Io {
+    Ring(RingConn),
+    Glommio(TcpStream),
+}
+
 struct Conn {
-    stream: TcpStream,
+    io: Io,
     shard: Rc<ShardCtx>,
     slot: usize,
     session: Session,
@@ -126,11 +133,28 @@ pub(crate) fn serve_conn<H: Handler>(
     if let Some((shedder, retry_after)) = shard.shedder() {
         session.set_shedder(shedder, retry_after);
     }
-    if let Err(e) = stream.set_write_timeout(Some(shard.timeouts.send)) {
-        log::debug!("send timeout not set: {e}");
-    }
+    let io = match shard
+        .ring
+        .as_ref()
+        .map(|ring| RingConn::open(ring, &stream))
+    {
+        Some(Ok(ring)) => {
+            // Closes glommio's descriptor; the ring's duplicate carries the connection.
+            drop(stream);
+            Io::Ring(ring)
+        }
+        opened => {
+            if let Some(Err(e)) = opened {
+                log::debug!("connection stays on glommio's socket: {e}");
+            }
+            if let Err(e) = stream.set_write_timeout(Some(shard.timeouts.send)) {
+                log::debug!("send timeout not set: {e}");
+            }
+            Io::Glommio(stream)
+        }
+    };
     let mut conn = Conn {
-        stream,
+        io,
         shard,
         slot,
         session,
@@ -178,7 +202,7 @@ impl Conn {
             match self.session.state() {
                 SessionState::Open => {}
                 SessionState::Closing => {
-                    self.stream.shutdown(Shutdown::Both).await?;
+                    self.shutdown(Shutdown::Both).await?;
                     return Ok(());
                 }
                 SessionState::Failed(error) => {
@@ -260,11 +284,28 @@ impl Conn {
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        if !self.session.output().is_empty() {
-            self.stream.write_all(self.session.output()).await?;
-            self.session.clear_output();
+        if self.session.output().is_empty() {
+            return Ok(());
         }
-        Ok(())
+        match &mut self.io {
+            Io::Ring(ring) => {
+                let send_timeout = self.shard.timeouts.send;
+                ring.write_all(self.session.output_mut(), send_timeout)
+                    .await
+            }
+            Io::Glommio(stream) => {
+                stream.write_all(self.session.output()).await?;
+                self.session.clear_output();
+                Ok(())
+            }
+        }
+    }
+
+    async fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+        match &mut self.io {
+            Io::Ring(ring) => ring.shutdown(how),
+            Io::Glommio(stream) => Ok(stream.shutdown(how).await?),
+        }
     }
 
     /// Sends a streamed body piece by piece, each written as soon as the handler's stream
@@ -323,9 +364,24 @@ impl Conn {
 
     /// Reads into the session's buffer, racing the drain signal when `idle`.
     async fn read_into_session(&mut self, timeout: Duration, idle: bool) -> io::Result<Readiness> {
-        self.stream
-            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let (stream, shard, slot) = (&mut self.stream, &*self.shard, self.slot);
+        let timeout = timeout.max(Duration::from_millis(1));
+        let (shard, slot) = (&*self.shard, self.slot);
+        let stream = match &mut self.io {
+            Io::Glommio(stream) => stream,
+            Io::Ring(ring) => {
+                // The ring has received already: take what is there (as the input when it
+                // is empty, so nothing is copied), or wait for it.
+                let (input, _) = self.session.input_for_read();
+                let read = async { ring.read(input, timeout).await.map(Some) };
+                let result = if idle {
+                    future::or(read, drained(shard, slot)).await
+                } else {
+                    read.await
+                };
+                return self.after_read(result);
+            }
+        };
+        stream.set_read_timeout(Some(timeout))?;
         let (input, start) = input_with_room(&mut self.session);
         let room = input.get_mut(start..).unwrap_or_default();
         let read = async { stream.read(room).await.map(Some) };
@@ -358,11 +414,18 @@ impl Conn {
                 return Ok(Readiness::TimedOut);
             }
             self.slow_lane_due = Some(due + SLOW_LANE_PERIOD);
-            let (input, start) = input_with_room(&mut self.session);
-            let room = input.get_mut(start..).unwrap_or_default();
-            let result = crate::sys::recv_now(&self.stream, room);
-            let n = *result.as_ref().unwrap_or(&0);
-            input.truncate(start + n);
+            // On the ring the bytes arrived without waking this task (it left no waker).
+            let result = match &self.io {
+                Io::Ring(ring) => ring.read_now(self.session.input_for_read().0),
+                Io::Glommio(stream) => {
+                    let (input, start) = input_with_room(&mut self.session);
+                    let room = input.get_mut(start..).unwrap_or_default();
+                    let result = crate::sys::recv_now(stream, room);
+                    let n = *result.as_ref().unwrap_or(&0);
+                    input.truncate(start + n);
+                    result
+                }
+            };
             match result {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -374,9 +437,13 @@ impl Conn {
     /// Waits for the first bytes of a request with no buffer allocated: they land in the
     /// shard's scratch and are copied into a fresh buffer.
     async fn read_unbuffered(&mut self, timeout: Duration) -> io::Result<Readiness> {
-        self.stream
-            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let (stream, shard, slot) = (&mut self.stream, &*self.shard, self.slot);
+        let stream = match &mut self.io {
+            Io::Glommio(stream) => stream,
+            // The ring takes a buffer only when bytes arrive, and hands it over whole.
+            Io::Ring(_) => return self.read_into_session(timeout, true).await,
+        };
+        stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        let (shard, slot) = (&*self.shard, self.slot);
         let session = &mut self.session;
         let read = poll_fn(|cx| {
             poll_read_scratch(stream, &shard.scratch, cx, |bytes| session.receive(bytes))
@@ -436,17 +503,27 @@ impl Conn {
     /// sends for a while, so its kernel does not turn our close into a reset that destroys
     /// the response before the client reads it (nginx's lingering close).
     async fn linger(&mut self) -> io::Result<()> {
-        self.stream.shutdown(Shutdown::Write).await?;
+        self.shutdown(Shutdown::Write).await?;
         let deadline = Instant::now() + self.shard.linger;
         let mut discarded = 0;
+        let mut taken = BytesMut::new();
         while discarded < LINGER_MAX_BYTES {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            self.stream.set_read_timeout(Some(left))?;
-            let (stream, scratch) = (&mut self.stream, &self.shard.scratch);
-            match poll_fn(|cx| poll_read_scratch(stream, scratch, cx, |_| {})).await {
+            let read = match &mut self.io {
+                Io::Ring(ring) => {
+                    taken.clear();
+                    ring.read(&mut taken, left).await
+                }
+                Io::Glommio(stream) => {
+                    stream.set_read_timeout(Some(left))?;
+                    let scratch = &self.shard.scratch;
+                    poll_fn(|cx| poll_read_scratch(stream, scratch, cx, |_| {})).await
+                }
+            };
+            match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => discarded += n,
             }
@@ -478,6 +555,7 @@ mod tests {
                 let shard = Rc::new(ShardCtx::new(
                     &Config::default(),
                     Metrics::new().register_shard(0, 0),
+                    None,
                 ));
                 // Holds its request across a wait, as most handlers do.
                 let handler = Rc::new(|request: Request| async move {

@@ -14,14 +14,17 @@
 //!   shards and returns a [`ServerHandle`].
 //! - `shard`: the pinned executor; accepts connections and runs the drain.
 //! - `conn`: one connection's socket loop: read into its [`Session`], write what the session
-//!   produced once per batch, keep alive, linger or close.
+//!   produced once per batch, keep alive, linger or close. Its bytes move through `uring`,
+//!   the shard's own io_uring (multishot receives, batched sends), or glommio's sockets
+//!   ([`IoBackend`]).
 //! - `session`: the protocol without the socket: decode every complete pipelined request,
 //!   call the [`Handler`], encode all responses into one buffer.
 //! - `decode`: bytes to requests, resumable at any byte: `head` (request line and fields,
 //!   validated per RFC 9112), then the body by Content-Length or `chunked`.
 //! - `request` / `response`: what the handler sees and returns; `encode` writes responses.
 //! - `error`: why a request was refused, each reason mapped to one status code.
-//! - `date`: the per-shard `Date` header; `sys`: the only `unsafe` code.
+//! - `date`: the per-shard `Date` header; `sys` and `uring` (its `sys` and buffer ring):
+//!   the only `unsafe` code.
 //!
 //! Around that path:
 //!
@@ -82,9 +85,10 @@ mod shedding;
 mod sse;
 mod sys;
 mod timeouts;
+mod uring;
 
 pub use body::RequestBody;
-pub use config::{Config, Limits, Shedding, Timeouts, HEADER_CAPACITY, HEAD_CAPACITY};
+pub use config::{Config, IoBackend, Limits, Shedding, Timeouts, HEADER_CAPACITY, HEAD_CAPACITY};
 pub use cpus::{affinity_mask, online_cpus, parse_cpu_list};
 pub use encode::reason_phrase;
 pub use error::RequestError;

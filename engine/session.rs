@@ -517,6 +517,12 @@ impl Session {
         &self.output
     }
 
+    /// The output buffer itself, for a writer that takes it whole (the own ring's send
+    /// keeps it until the kernel is done) and gives it back empty.
+    pub(crate) fn output_mut(&mut self) -> &mut BytesMut {
+        &mut self.output
+    }
+
     /// Marks the output as written.
     pub fn clear_output(&mut self) {
         self.output.clear();

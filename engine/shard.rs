@@ -15,13 +15,14 @@ use glommio::timer::Timer;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::access_log;
-use crate::config::{Config, Limits, Shedding, Timeouts};
+use crate::config::{Config, IoBackend, Limits, Shedding, Timeouts};
 use crate::conn::serve_conn;
 use crate::date;
 use crate::handler::Handler;
 use crate::metrics::{Metrics, ShardMetrics};
 use crate::shedding::Shedder;
 use crate::sys;
+use crate::uring::{self, Driver};
 
 /// How often each shard looks at the clock (for `Date`) and at the stop flag.
 const CLOCK_TICK: Duration = Duration::from_millis(50);
@@ -60,6 +61,8 @@ pub(crate) struct ShardCtx {
     pub timeouts: Timeouts,
     pub idle_buffer_release: Duration,
     pub max_requests: Option<u64>,
+    /// The shard's own io_uring for connection I/O; `None`: glommio's sockets.
+    pub ring: Option<Rc<Driver>>,
     max_connections: usize,
     shedding: Option<Shedding>,
     shedder: Rc<Shedder>,
@@ -78,8 +81,13 @@ pub(crate) struct ShardCtx {
 const SCRATCH_BYTES: usize = 4096;
 
 impl ShardCtx {
-    pub(crate) fn new(config: &Config, metrics: ShardMetrics) -> ShardCtx {
+    pub(crate) fn new(
+        config: &Config,
+        metrics: ShardMetrics,
+        ring: Option<Rc<Driver>>,
+    ) -> ShardCtx {
         ShardCtx {
+            ring,
             metrics,
             limits: Rc::new(config.limits.clamped()),
             linger: config.linger,
@@ -223,10 +231,21 @@ where
         CURRENT.with(|c| c.set(Some(info)));
         date::refresh();
         let listener = sys::into_glommio_listener(listener);
+        let ring = match start_ring(&config) {
+            Ok(ring) => ring,
+            Err(e) => {
+                let _ = ready.send(Err(std::io::Error::other(format!(
+                    "shard {} could not set up its own io_uring (RINGPIN_IO=ring): {e}",
+                    info.id
+                ))));
+                return;
+            }
+        };
         let handler = Rc::new(factory(&info));
         let ctx = Rc::new(ShardCtx::new(
             &config,
             metrics.register_shard(info.id, info.cpu),
+            ring,
         ));
         glommio::spawn_local(watch_clock(ctx.clone(), stop)).detach();
         if let Some(settings) = config.shedding.clone() {
@@ -249,6 +268,28 @@ where
         ctx.metrics.publish();
         access_log::flush_shard();
     });
+}
+
+/// The shard's own ring as `config.io` asks: with `Auto`, a ring that cannot be set up
+/// means glommio's sockets and one warning per process; with `Ring`, an error.
+fn start_ring(config: &Config) -> std::io::Result<Option<Rc<Driver>>> {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if config.io == IoBackend::Glommio {
+        return Ok(None);
+    }
+    match uring::start(config.limits.clamped().read_buffer_bytes) {
+        Ok(driver) => Ok(Some(driver)),
+        Err(e) if config.io == IoBackend::Ring => Err(e),
+        Err(e) => {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "own io_uring unavailable ({e}); connections use glommio's sockets \
+                     (kernel 5.19+ with multishot receive and provided buffer rings needed)"
+                );
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// Keeps the shard's `Date` fresh, publishes its metrics and access-log lines, and turns

@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::Parser;
 use ringpin::access_log::{self, LogFormat};
 use ringpin::metrics::MetricsHandlerExt;
-use ringpin::{parse_cpu_list, Config, Handler, HandlerExt, Server, ShardInfo, Shedding, Timeouts};
+use ringpin::{
+    parse_cpu_list, Config, Handler, HandlerExt, IoBackend, Server, ShardInfo, Shedding, Timeouts,
+};
 
 /// Where to listen and on which CPUs.
 #[derive(Parser, Debug)]
@@ -52,6 +54,10 @@ pub struct ServeArgs {
     /// `ringpin::access` log target.
     #[arg(long, env = "RINGPIN_ACCESS_LOG", default_value = "", value_parser = parse_log_format)]
     pub access_log: ::std::option::Option<LogFormat>,
+    /// Connection I/O: `auto` (the shard's own io_uring if it can be set up, else glommio's
+    /// sockets), `ring` or `glommio`.
+    #[arg(long, env = "RINGPIN_IO", default_value = "auto")]
+    pub io: IoBackend,
 }
 
 fn parse_log_format(value: &str) -> Result<Option<LogFormat>, String> {
@@ -78,7 +84,8 @@ impl ServeArgs {
                 idle: Duration::from_millis(self.idle_timeout_ms),
                 send: Duration::from_millis(self.send_timeout_ms),
             })
-            .with_max_connections_per_shard(self.max_connections);
+            .with_max_connections_per_shard(self.max_connections)
+            .with_io(self.io);
         config.cpus = self.cores.clone();
         if self.max_requests > 0 {
             config = config.with_max_requests_per_connection(self.max_requests);

@@ -22,9 +22,16 @@ pub mod fastjson_example;
 #[allow(dead_code)]
 pub mod cache_example;
 
-/// A config listening on a free loopback port.
+/// A config listening on a free loopback port, on the I/O path `RINGPIN_IO` names
+/// (`auto`, the default, `ring` or `glommio`: tests/run.sh runs the live tests on both).
 pub fn test_config() -> Config {
-    Config::default().with_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+    let io = std::env::var("RINGPIN_IO")
+        .ok()
+        .map(|v| v.parse().expect("RINGPIN_IO: auto, ring or glommio"))
+        .unwrap_or_default();
+    Config::default()
+        .with_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .with_io(io)
 }
 
 /// Starts the `hello` example's handler in-process on a free port.

@@ -1,0 +1,503 @@
+//! The shard's ring and its connection slots: what each completion means for a slot, and
+//! when a slot's descriptor may be closed.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::RawFd;
+use std::task::Waker;
+
+use bytes::BytesMut;
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use super::buf_ring::BufRing;
+use super::sys;
+
+/// Submission queue entries; the completion queue gets four times as many (a completion
+/// queue that overflows costs a slow path, not a lost completion: `IORING_FEAT_NODROP`).
+const RING_ENTRIES: u32 = 1024;
+/// The provided-buffer group every receive reads into.
+const BUFFER_GROUP: u16 = 0;
+/// Buffers in the group; a buffer is held only until its completion is copied out.
+const BUFFER_COUNT: u16 = 512;
+/// Bytes per provided buffer: one receive completion carries at most this much.
+const BUFFER_BYTES: usize = 4096;
+/// Pending input, in read buffers, past which a connection's receive is cancelled until the
+/// connection takes what it has (a client the handler is not reading from cannot grow it).
+const PENDING_READ_BUFFERS: usize = 4;
+/// How many times the driver's drop waits for the kernel to finish cancelled operations
+/// before it gives up and leaks their buffers instead of freeing memory the kernel may use.
+const DRAIN_ATTEMPTS: usize = 64;
+/// How long each of those waits is, at most (ns).
+const DRAIN_WAIT_NS: u32 = 10_000_000;
+
+/// What an SQE was for: the top byte of its `user_data`; a slot's generation (24 bits) and
+/// index (32 bits) are the rest, so a late completion never lands on a reused slot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Recv = 1,
+    Send = 2,
+    Cancel = 3,
+}
+
+fn user_data(op: Op, index: u32, generation: u32) -> u64 {
+    (op as u64) << 56 | u64::from(generation & 0xff_ffff) << 32 | u64::from(index)
+}
+
+fn decode(user_data: u64) -> (Option<Op>, u32, u32) {
+    let op = match user_data >> 56 {
+        1 => Some(Op::Recv),
+        2 => Some(Op::Send),
+        3 => Some(Op::Cancel),
+        _ => None,
+    };
+    let generation = ((user_data >> 32) & 0xff_ffff) as u32;
+    (op, (user_data & 0xffff_ffff) as u32, generation)
+}
+
+/// The multishot receive of a slot.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(super) enum Recv {
+    /// Not in the kernel: none armed yet, or the last one ended.
+    #[default]
+    Idle,
+    Armed,
+    /// An `ASYNC_CANCEL` was queued; its final completion has not come.
+    Cancelling,
+}
+
+/// The send of a slot.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(super) enum Send {
+    #[default]
+    Idle,
+    /// The kernel holds `Slot::sending`; `cancelled` once an `ASYNC_CANCEL` was queued.
+    InFlight { cancelled: bool },
+    /// Finished: `Ok`, or the errno it failed with.
+    Done(Result<(), i32>),
+}
+
+/// How a slot's input ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum End {
+    Eof,
+    Error(i32),
+}
+
+/// The I/O state of one connection, kept by the driver (not by the connection's future) so
+/// that every buffer the kernel may touch outlives the operation even when the future is
+/// dropped.
+#[derive(Default)]
+pub(super) struct Slot {
+    /// The socket; -1 when the slot is free.
+    pub fd: RawFd,
+    pub generation: u32,
+    /// Received and not yet taken by the connection. Taken from the shard's free list on
+    /// arrival and handed to the connection whole, so an idle connection holds no buffer.
+    pub pending: BytesMut,
+    pub end: Option<End>,
+    pub recv: Recv,
+    /// The connection task waiting for input, if any (a slow-lane one does not wait).
+    pub reader: Option<Waker>,
+    /// The output the kernel is sending, owned here until the completion.
+    pub sending: BytesMut,
+    pub sent: usize,
+    pub send: Send,
+    /// Set when a send is queued; the driver wakes the writer after the turn that submitted
+    /// it if it did not complete there, so the writer starts its send timer only then.
+    pub send_fresh: bool,
+    pub writer: Option<Waker>,
+    /// The connection is gone: cancel what is in flight, close when nothing is.
+    pub closing: bool,
+}
+
+/// The ring, its buffers and the slots. Fields drop in order: the ring before the buffers.
+pub(super) struct Inner {
+    ring: IoUring,
+    buffers: BufRing,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Completions copied out of the queue, reused every turn.
+    reaped: Vec<cqueue::Entry>,
+    /// Slots whose send was queued since the last turn.
+    fresh_sends: Vec<u32>,
+    /// See [`PENDING_READ_BUFFERS`].
+    pending_cap: usize,
+    /// Capacity of a pending buffer allocated when bytes arrive for an empty slot.
+    read_buffer_bytes: usize,
+}
+
+/// A shard's own io_uring with its connections' I/O state. Shard-local.
+pub(crate) struct Driver {
+    pub(super) inner: RefCell<Inner>,
+    /// SQEs were queued outside the driver's turn: it must not sleep before submitting.
+    queued: Cell<bool>,
+    /// The driver task while it sleeps.
+    task: Cell<Option<Waker>>,
+}
+
+impl Driver {
+    /// Sets up the ring (`COOP_TASKRUN`, else no flags), the provided buffers and the
+    /// eventfd. Reads of up to `read_buffer_bytes` go into one pending buffer.
+    pub(crate) fn new(read_buffer_bytes: usize) -> io::Result<(Driver, glommio::io::BufferedFile)> {
+        let ring = IoUring::builder()
+            .setup_cqsize(4 * RING_ENTRIES)
+            .setup_coop_taskrun()
+            .build(RING_ENTRIES)
+            .or_else(|_| {
+                IoUring::builder()
+                    .setup_cqsize(4 * RING_ENTRIES)
+                    .build(RING_ENTRIES)
+            })?;
+        let buffers = BufRing::register(&ring, BUFFER_GROUP, BUFFER_COUNT, BUFFER_BYTES)?;
+        let (eventfd, file) = sys::eventfd()?;
+        ring.submitter().register_eventfd(eventfd)?;
+        let inner = Inner {
+            ring,
+            buffers,
+            slots: Vec::new(),
+            free: Vec::new(),
+            reaped: Vec::with_capacity(256),
+            fresh_sends: Vec::new(),
+            pending_cap: PENDING_READ_BUFFERS * read_buffer_bytes,
+            read_buffer_bytes,
+        };
+        let driver = Driver {
+            inner: RefCell::new(inner),
+            queued: Cell::new(false),
+            task: Cell::new(None),
+        };
+        Ok((driver, file))
+    }
+
+    /// Tells the driver task that SQEs wait for its next turn.
+    pub(super) fn wake(&self) {
+        self.queued.set(true);
+        if let Some(task) = self.task.take() {
+            task.wake();
+        }
+    }
+
+    /// Whether SQEs wait; otherwise remembers the driver task's waker.
+    pub(super) fn poll_queued(&self, waker: &Waker) -> bool {
+        if self.queued.get() {
+            return true;
+        }
+        self.task.set(Some(waker.clone()));
+        false
+    }
+
+    /// One turn: submit what is queued, reap every completion, hand each to its slot.
+    /// Returns whether anything happened (the task then yields and goes round instead of
+    /// sleeping).
+    pub(super) fn turn(&self) -> io::Result<bool> {
+        self.queued.set(false);
+        let mut inner = self.inner.borrow_mut();
+        let inner = &mut *inner;
+        let submission = inner.ring.submission();
+        let queued = submission.len();
+        let overflow = submission.cq_overflow();
+        drop(submission);
+        if queued > 0 || overflow {
+            match inner.ring.submit() {
+                Ok(_) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut reaped = std::mem::take(&mut inner.reaped);
+        reaped.extend(inner.ring.completion());
+        let mut failed = None;
+        for cqe in &reaped {
+            // Every completion is handled even if queueing a follow-up failed for one.
+            if let Err(e) = inner.complete(cqe) {
+                failed = Some(e);
+            }
+        }
+        let any = !reaped.is_empty();
+        reaped.clear();
+        inner.reaped = reaped;
+        // Sends this turn submitted and the kernel has not finished (a full socket buffer):
+        // their writers now start timing them.
+        for index in std::mem::take(&mut inner.fresh_sends) {
+            if let Some(slot) = inner.slots.get_mut(index as usize) {
+                let fresh = std::mem::take(&mut slot.send_fresh);
+                if fresh && matches!(slot.send, Send::InFlight { .. }) {
+                    if let Some(writer) = slot.writer.take() {
+                        writer.wake();
+                    }
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(any || queued > 0 || !inner.ring.submission().is_empty())
+    }
+}
+
+impl Inner {
+    /// Takes a free slot for `fd` (now owned by the slot) and arms its receive.
+    pub(super) fn open(&mut self, fd: RawFd) -> io::Result<(u32, u32)> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                let index = u32::try_from(self.slots.len())
+                    .map_err(|_| io::Error::other("too many ring slots"))?;
+                self.slots.push(Slot {
+                    fd: -1,
+                    ..Slot::default()
+                });
+                index
+            }
+        };
+        let generation = match self.slots.get_mut(index as usize) {
+            Some(slot) => {
+                slot.fd = fd;
+                slot.generation
+            }
+            None => return Err(io::Error::other("ring slot vanished")),
+        };
+        self.sync(index)?;
+        Ok((index, generation))
+    }
+
+    /// The slot `index` if it still belongs to `generation`.
+    pub(super) fn slot(&mut self, index: u32, generation: u32) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(index as usize)
+            .filter(|s| s.generation == generation && s.fd >= 0)
+    }
+
+    /// Queues a send of `buffer` (which the slot keeps until the completion).
+    pub(super) fn send(&mut self, index: u32, buffer: BytesMut) -> io::Result<()> {
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return Err(io::Error::other("ring slot vanished"));
+        };
+        slot.sending = buffer;
+        slot.sent = 0;
+        slot.send_fresh = true;
+        self.fresh_sends.push(index);
+        self.push_send(index)
+    }
+
+    fn push_send(&mut self, index: u32) -> io::Result<()> {
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return Ok(());
+        };
+        let rest = slot.sending.get(slot.sent..).unwrap_or_default();
+        let entry = opcode::Send::new(
+            types::Fd(slot.fd),
+            rest.as_ptr(),
+            u32::try_from(rest.len()).unwrap_or(u32::MAX),
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(user_data(Op::Send, index, slot.generation));
+        slot.send = Send::InFlight { cancelled: false };
+        // SAFETY: `sending` is neither touched nor dropped while the send is in flight: the
+        // connection gets it back only from `Send::Done`, a closing slot is freed only once
+        // the send's completion is in, and the driver's drop leaks it if that never comes.
+        // Moving the slot (the slab growing) does not move the buffer's heap memory.
+        unsafe { sys::push(&mut self.ring, &entry) }
+    }
+
+    /// Brings the slot's operations in line with its state: arms the receive while input is
+    /// wanted, cancels it while the pending bytes are over the cap or the connection is gone,
+    /// cancels a closing slot's send, and frees a closing slot once nothing is in flight.
+    pub(super) fn sync(&mut self, index: u32) -> io::Result<()> {
+        let cap = self.pending_cap;
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return Ok(());
+        };
+        if slot.fd < 0 {
+            return Ok(());
+        }
+        let (fd, generation) = (slot.fd, slot.generation);
+        let wanted = !slot.closing && slot.end.is_none() && slot.pending.len() < cap;
+        let mut entries: [Option<squeue::Entry>; 2] = [None, None];
+        match (wanted, slot.recv) {
+            (true, Recv::Idle) => {
+                slot.recv = Recv::Armed;
+                entries[0] = Some(
+                    opcode::RecvMulti::new(types::Fd(fd), BUFFER_GROUP)
+                        .build()
+                        .user_data(user_data(Op::Recv, index, generation)),
+                );
+            }
+            (false, Recv::Armed) => {
+                slot.recv = Recv::Cancelling;
+                entries[0] = Some(
+                    opcode::AsyncCancel::new(user_data(Op::Recv, index, generation))
+                        .build()
+                        .user_data(user_data(Op::Cancel, index, generation)),
+                );
+            }
+            _ => {}
+        }
+        if slot.closing {
+            if let Send::InFlight { cancelled: false } = slot.send {
+                slot.send = Send::InFlight { cancelled: true };
+                entries[1] = Some(
+                    opcode::AsyncCancel::new(user_data(Op::Send, index, generation))
+                        .build()
+                        .user_data(user_data(Op::Cancel, index, generation)),
+                );
+            }
+            if slot.recv == Recv::Idle && !matches!(slot.send, Send::InFlight { .. }) {
+                sys::close(fd);
+                crate::pool::give(std::mem::take(&mut slot.pending));
+                crate::pool::give(std::mem::take(&mut slot.sending));
+                *slot = Slot {
+                    fd: -1,
+                    generation: generation.wrapping_add(1) & 0xff_ffff,
+                    ..Slot::default()
+                };
+                self.free.push(index);
+            }
+        }
+        for entry in entries.iter().flatten() {
+            // SAFETY: a multishot receive reads into the registered buffer ring, which lives
+            // until the driver's drop has seen every receive end; a cancellation points at
+            // no memory.
+            unsafe { sys::push(&mut self.ring, entry) }?;
+        }
+        Ok(())
+    }
+
+    fn complete(&mut self, cqe: &cqueue::Entry) -> io::Result<()> {
+        let (op, index, generation) = decode(cqe.user_data());
+        match op {
+            Some(Op::Recv) => self.received(index, generation, cqe.result(), cqe.flags()),
+            Some(Op::Send) => self.sent(index, generation, cqe.result()),
+            Some(Op::Cancel) | None => Ok(()),
+        }
+    }
+
+    fn received(&mut self, index: u32, generation: u32, res: i32, flags: u32) -> io::Result<()> {
+        let bid = cqueue::buffer_select(flags);
+        let read_buffer_bytes = self.read_buffer_bytes;
+        let Some(slot) = self
+            .slots
+            .get_mut(index as usize)
+            .filter(|s| s.generation == generation && s.fd >= 0)
+        else {
+            if let Some(bid) = bid {
+                self.buffers.recycle(bid);
+            }
+            return Ok(());
+        };
+        if !cqueue::more(flags) {
+            slot.recv = Recv::Idle;
+        }
+        let mut wake = true;
+        match res {
+            1.. => {
+                if let Some(bid) = bid {
+                    if !slot.closing {
+                        let data = self.buffers.filled(bid, res as usize);
+                        if slot.pending.capacity() == 0 {
+                            slot.pending = crate::pool::take(read_buffer_bytes.max(data.len()));
+                        }
+                        slot.pending.extend_from_slice(data);
+                    }
+                    self.buffers.recycle(bid);
+                }
+            }
+            0 => slot.end = Some(End::Eof),
+            _ if res == -libc::ENOBUFS || res == -libc::ECANCELED => wake = false,
+            _ => slot.end = Some(End::Error(-res)),
+        }
+        if wake {
+            if let Some(reader) = slot.reader.take() {
+                reader.wake();
+            }
+        }
+        self.sync(index)
+    }
+
+    fn sent(&mut self, index: u32, generation: u32, res: i32) -> io::Result<()> {
+        let Some(slot) = self
+            .slots
+            .get_mut(index as usize)
+            .filter(|s| s.generation == generation && s.fd >= 0)
+        else {
+            return Ok(());
+        };
+        if slot.closing {
+            slot.send = Send::Idle;
+            return self.sync(index);
+        }
+        match res {
+            1.. => {
+                slot.sent += res as usize;
+                if slot.sent < slot.sending.len() {
+                    // A short send: the socket buffer filled; send the rest, and let the
+                    // writer start timing the client (it may not be reading).
+                    if let Some(writer) = slot.writer.take() {
+                        writer.wake();
+                    }
+                    return self.push_send(index);
+                }
+                slot.send = Send::Done(Ok(()));
+            }
+            // A send of a non-empty buffer that moved nothing: the peer is gone.
+            0 => slot.send = Send::Done(Err(libc::EPIPE)),
+            _ => slot.send = Send::Done(Err(-res)),
+        }
+        if let Some(writer) = slot.writer.take() {
+            writer.wake();
+        }
+        Ok(())
+    }
+
+    /// Operations still in the kernel.
+    fn in_flight(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.fd >= 0)
+            .map(|s| {
+                usize::from(s.recv != Recv::Idle)
+                    + usize::from(matches!(s.send, Send::InFlight { .. }))
+            })
+            .sum()
+    }
+}
+
+impl Drop for Inner {
+    /// The shard is exiting: cancel what is in flight and wait (briefly) for the kernel to
+    /// let go of every buffer before they are freed. Anything still in flight after that is
+    /// leaked rather than freed under the kernel.
+    fn drop(&mut self) {
+        for index in 0..self.slots.len() as u32 {
+            if let Some(slot) = self.slots.get_mut(index as usize) {
+                slot.closing = true;
+            }
+            let _ = self.sync(index);
+        }
+        let mut attempts = 0;
+        while self.in_flight() > 0 && attempts < DRAIN_ATTEMPTS {
+            attempts += 1;
+            let wait = types::Timespec::new().nsec(DRAIN_WAIT_NS);
+            let args = types::SubmitArgs::new().timespec(&wait);
+            match self.ring.submitter().submit_with_args(1, &args) {
+                Ok(_) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
+                Err(_) => break,
+            }
+            let reaped: Vec<cqueue::Entry> = self.ring.completion().collect();
+            for cqe in &reaped {
+                let _ = self.complete(cqe);
+            }
+        }
+        if self.in_flight() > 0 {
+            log::warn!(
+                "own io_uring: operations still in flight at exit; their buffers are leaked"
+            );
+            for slot in &mut self.slots {
+                std::mem::forget(std::mem::take(&mut slot.sending));
+            }
+            let buffers = std::mem::replace(&mut self.buffers, BufRing::empty());
+            std::mem::forget(buffers);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Connection I/O on a ring the shard owns, beside glommio's: multishot receives into
+//! provided buffers, sends batched into one `io_uring_enter` per driver turn.
+//!
+//! Why: glommio 0.9 reads a socket with a `recv` system call plus a readiness poll, and
+//! writes with a `sendto`, two system calls per keep-alive request (docs/performance.md,
+//! "The io_uring ceiling"). On this ring a request costs no system call of its own: its bytes
+//! arrive as a completion, its response leaves as an SQE submitted with the others of the
+//! turn.
+//!
+//! How it fits in glommio: one driver task per shard (`drive`) submits, reaps and wakes
+//! connection tasks. When nothing happened it sleeps on an eventfd registered with the ring
+//! (`IORING_REGISTER_EVENTFD`), read through glommio's own ring (`BufferedFile::read_at`),
+//! so the shard parks in glommio as before. Connections talk to their slot in the driver
+//! through a [`RingConn`]; the slot, not the connection's future, owns every buffer the
+//! kernel may touch, so a future dropped mid-send (a timeout, a drain) frees nothing early.
+
+mod buf_ring;
+mod driver;
+mod sys;
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use glommio::io::BufferedFile;
+use glommio::timer::Timer;
+
+pub(crate) use driver::Driver;
+use driver::{End, Recv, Send};
+
+/// How long the driver pauses after its ring failed in a way it cannot retry at once.
+const TURN_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+
+/// An 8-byte read of the driver's eventfd on glommio's ring.
+type EventfdRead<'a> = dyn Future<Output = glommio::Result<glommio::io::ReadResult, ()>> + 'a;
+
+/// Sets up the calling shard's ring and spawns its driver task on the current executor.
+pub(crate) fn start(read_buffer_bytes: usize) -> io::Result<Rc<Driver>> {
+    let (driver, eventfd) = Driver::new(read_buffer_bytes)?;
+    let driver = Rc::new(driver);
+    glommio::spawn_local(drive(driver.clone(), eventfd)).detach();
+    Ok(driver)
+}
+
+/// The driver task: turns while there is work, yielding between turns; sleeps on the
+/// eventfd when a turn found nothing. Runs until the shard's executor is dropped.
+async fn drive(driver: Rc<Driver>, eventfd: BufferedFile) {
+    // One eventfd read at a time, kept across turns: dropping one in flight could let it
+    // swallow the signal the next one waits for.
+    let mut signal: Option<Pin<Box<EventfdRead<'_>>>> = None;
+    loop {
+        match driver.turn() {
+            Ok(true) => {
+                futures_lite::future::yield_now().await;
+                continue;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                log::error!("own io_uring: {e}");
+                Timer::new(TURN_ERROR_BACKOFF).await;
+                continue;
+            }
+        }
+        let read = signal.get_or_insert_with(|| Box::pin(eventfd.read_at(0, 8)));
+        let fired = poll_fn(|cx| {
+            if let Poll::Ready(result) = read.as_mut().poll(cx) {
+                return Poll::Ready(Some(result));
+            }
+            if driver.poll_queued(cx.waker()) {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await;
+        if let Some(result) = fired {
+            signal = None;
+            if let Err(e) = result {
+                log::error!("own io_uring: eventfd read failed: {e}");
+                Timer::new(TURN_ERROR_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// One connection's handle on its slot in the shard's ring. Dropping it cancels what is in
+/// flight; the slot closes the socket when the last completion is in.
+pub(crate) struct RingConn {
+    driver: Rc<Driver>,
+    index: u32,
+    generation: u32,
+}
+
+impl RingConn {
+    /// Moves an accepted socket onto the ring and starts receiving. The caller drops
+    /// `socket` afterwards (closing glommio's descriptor; the ring's duplicate lives on).
+    pub(crate) fn open(driver: &Rc<Driver>, socket: &impl AsRawFd) -> io::Result<RingConn> {
+        let fd = sys::into_raw(sys::take_socket(socket)?);
+        let opened = driver.inner.borrow_mut().open(fd);
+        let (index, generation) = match opened {
+            Ok(slot) => slot,
+            Err(e) => {
+                sys::close(fd);
+                return Err(e);
+            }
+        };
+        driver.wake();
+        Ok(RingConn {
+            driver: driver.clone(),
+            index,
+            generation,
+        })
+    }
+
+    /// Moves what has arrived into `input` (by handing over the buffer when `input` is
+    /// empty, so nothing is copied). `Ready(Ok(0))` at end of stream. When nothing is there and `cx`
+    /// is given, remembers its waker; without one (the slow lane) nobody is woken.
+    fn poll_take(
+        &self,
+        input: &mut BytesMut,
+        cx: Option<&mut Context<'_>>,
+    ) -> Poll<io::Result<usize>> {
+        let mut inner = self.driver.inner.borrow_mut();
+        let Some(slot) = inner.slot(self.index, self.generation) else {
+            return Poll::Ready(Err(io::Error::other("ring slot lost")));
+        };
+        let n = slot.pending.len();
+        if n > 0 {
+            if input.is_empty() {
+                // The session's empty buffer goes back to the shard's free list, which the
+                // next arrival takes from: an idle connection holds no buffer, and a
+                // keep-alive request allocates none.
+                let taken = std::mem::take(&mut slot.pending);
+                crate::pool::give(std::mem::replace(input, taken));
+            } else {
+                input.extend_from_slice(&slot.pending);
+                slot.pending.clear();
+            }
+            if slot.recv == Recv::Idle {
+                // The receive was paused at the cap (`n >= cap`): arm it again.
+                let resumed = inner.sync(self.index);
+                drop(inner);
+                self.driver.wake();
+                resumed?;
+            }
+            return Poll::Ready(Ok(n));
+        }
+        match slot.end {
+            Some(End::Eof) => Poll::Ready(Ok(0)),
+            Some(End::Error(errno)) => Poll::Ready(Err(io::Error::from_raw_os_error(errno))),
+            None => {
+                if let Some(cx) = cx {
+                    match &slot.reader {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => slot.reader = Some(cx.waker().clone()),
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Appends what has arrived to `input`, waiting at most `timeout` for something to
+    /// arrive (`ErrorKind::TimedOut` then). `Ok(0)` at end of stream.
+    pub(crate) async fn read(&self, input: &mut BytesMut, timeout: Duration) -> io::Result<usize> {
+        if let Poll::Ready(result) = self.poll_take(input, None) {
+            return result;
+        }
+        let arrived = poll_fn(|cx| self.poll_take(input, Some(cx)));
+        futures_lite::future::or(arrived, async {
+            Timer::new(timeout).await;
+            Err(io::ErrorKind::TimedOut.into())
+        })
+        .await
+    }
+
+    /// What has arrived, without waiting: `ErrorKind::WouldBlock` when nothing has.
+    pub(crate) fn read_now(&self, input: &mut BytesMut) -> io::Result<usize> {
+        match self.poll_take(input, None) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Sends all of `output` and gives the buffer back empty. A send the kernel does not
+    /// finish within its first driver turn (a client not reading) is timed: after
+    /// `timeout`, `ErrorKind::TimedOut` (the slot keeps the buffer until the cancellation).
+    pub(crate) async fn write_all(
+        &self,
+        output: &mut BytesMut,
+        timeout: Duration,
+    ) -> io::Result<()> {
+        {
+            let mut inner = self.driver.inner.borrow_mut();
+            if inner.slot(self.index, self.generation).is_none() {
+                return Err(io::Error::other("ring slot lost"));
+            }
+            inner.send(self.index, std::mem::take(output))?;
+        }
+        self.driver.wake();
+        let mut first = true;
+        let mut timer: Option<Pin<Box<Timer>>> = None;
+        poll_fn(|cx| {
+            let mut inner = self.driver.inner.borrow_mut();
+            let Some(slot) = inner.slot(self.index, self.generation) else {
+                return Poll::Ready(Err(io::Error::other("ring slot lost")));
+            };
+            if let Send::Done(result) = slot.send {
+                slot.send = Send::Idle;
+                *output = std::mem::take(&mut slot.sending);
+                output.clear();
+                return Poll::Ready(result.map_err(io::Error::from_raw_os_error));
+            }
+            slot.writer = Some(cx.waker().clone());
+            if std::mem::take(&mut first) {
+                return Poll::Pending;
+            }
+            drop(inner);
+            let timer = timer.get_or_insert_with(|| Box::pin(Timer::new(timeout)));
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// `shutdown(2)` of the socket (it never blocks).
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let mut inner = self.driver.inner.borrow_mut();
+        match inner.slot(self.index, self.generation) {
+            Some(slot) => sys::shutdown(slot.fd, how),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RingConn {
+    fn drop(&mut self) {
+        let Ok(mut inner) = self.driver.inner.try_borrow_mut() else {
+            log::warn!("own io_uring: a connection closed inside a driver turn; its slot leaks");
+            return;
+        };
+        if let Some(slot) = inner.slot(self.index, self.generation) {
+            slot.closing = true;
+            slot.reader = None;
+            slot.writer = None;
+        }
+        if let Err(e) = inner.sync(self.index) {
+            log::debug!("own io_uring: closing a connection: {e}");
+        }
+        drop(inner);
+        self.driver.wake();
+    }
+}
