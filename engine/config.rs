@@ -60,7 +60,7 @@ pub struct Config {
 /// Which I/O path carries a shard's connections. Accepting always uses glommio's listener.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum IoBackend {
-    /// The shard's own io_uring when it can be set up (a 5.19+ kernel with multishot
+    /// The shard's own io_uring when it can be set up (a 6.0+ kernel with multishot
     /// receive and provided-buffer rings, io_uring not disabled by sysctl or seccomp);
     /// otherwise, after one warning, glommio's sockets. The default.
     #[default]

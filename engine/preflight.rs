@@ -416,6 +416,14 @@ fn parse_limit(limits: &str, name: &str) -> Option<ResourceLimit> {
     })
 }
 
+/// Whether the running kernel is at least `min` (`(major, minor)`); `true` when its release
+/// cannot be read or parsed, leaving the verdict to the system calls themselves.
+pub(crate) fn kernel_at_least(min: (u32, u32)) -> bool {
+    read_trimmed("/proc/sys/kernel/osrelease")
+        .and_then(|release| kernel_version(&release))
+        .is_none_or(|version| version >= min)
+}
+
 /// `(major, minor)` from a release such as `6.1.0-18-amd64` or `5.15-rc2`.
 fn kernel_version(release: &str) -> Option<(u32, u32)> {
     let mut parts = release.split('.').map(|part| {

@@ -284,7 +284,7 @@ fn start_ring(config: &Config) -> std::io::Result<Option<Rc<Driver>>> {
             if !WARNED.swap(true, Ordering::Relaxed) {
                 log::warn!(
                     "own io_uring unavailable ({e}); connections use glommio's sockets \
-                     (kernel 5.19+ with multishot receive and provided buffer rings needed)"
+                     (needs kernel 6.0+: multishot receive, provided buffer rings)"
                 );
             }
             Ok(None)

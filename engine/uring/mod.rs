@@ -34,6 +34,10 @@ use glommio::timer::Timer;
 pub(crate) use driver::Driver;
 use driver::{End, Recv, Send};
 
+/// Oldest kernel with everything the ring uses: multishot receive (6.0), provided-buffer
+/// rings and `COOP_TASKRUN` (5.19).
+const MIN_KERNEL: (u32, u32) = (6, 0);
+
 /// How long the driver pauses after its ring failed in a way it cannot retry at once.
 const TURN_ERROR_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -42,6 +46,17 @@ type EventfdRead<'a> = dyn Future<Output = glommio::Result<glommio::io::ReadResu
 
 /// Sets up the calling shard's ring and spawns its driver task on the current executor.
 pub(crate) fn start(read_buffer_bytes: usize) -> io::Result<Rc<Driver>> {
+    // A 5.19 kernel sets the ring and buffer ring up but refuses each multishot receive
+    // (EINVAL): decide here, not per connection.
+    if !crate::preflight::kernel_at_least(MIN_KERNEL) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "multishot receive needs Linux {}.{}+",
+                MIN_KERNEL.0, MIN_KERNEL.1
+            ),
+        ));
+    }
     let (driver, eventfd) = Driver::new(read_buffer_bytes)?;
     let driver = Rc::new(driver);
     glommio::spawn_local(drive(driver.clone(), eventfd)).detach();
