@@ -258,6 +258,9 @@ where
         while ctx.open.get() > 0 && Instant::now() < deadline {
             Timer::new(Duration::from_millis(5)).await;
         }
+        if let Some(ring) = &ctx.ring {
+            ring.close_all();
+        }
         if ctx.open.get() > 0 {
             log::warn!(
                 "shard {}: {} connections still open after the grace period",

@@ -94,6 +94,9 @@ impl BufRing {
 
     /// The first `len` bytes of buffer `bid`, which a receive completion just filled.
     pub(super) fn filled(&self, bid: u16, len: usize) -> &[u8] {
+        if self.buffers.is_null() {
+            return &[];
+        }
         let len = len.min(self.size);
         let bid = usize::from(bid & self.mask);
         // SAFETY: `bid` is masked into `0..count`, so the slice lies inside the `count * size`
@@ -104,6 +107,9 @@ impl BufRing {
 
     /// Hands buffer `bid` back to the kernel.
     pub(super) fn recycle(&mut self, bid: u16) {
+        if self.entries.is_null() {
+            return;
+        }
         self.push(bid);
         self.publish();
     }

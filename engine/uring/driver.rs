@@ -169,6 +169,15 @@ impl Driver {
         Ok((driver, file))
     }
 
+    /// Closes every connection still on the ring, waiting for the kernel to finish with
+    /// their buffers: the shard is exiting, and its executor may never run the driver task
+    /// again (glommio returns from `run` as soon as the shard's main future is done), so
+    /// cancellations queued by the last connections would otherwise never reach the kernel
+    /// and their sockets would stay open.
+    pub(crate) fn close_all(&self) {
+        self.inner.borrow_mut().close_all();
+    }
+
     /// Tells the driver task that SQEs wait for its next turn.
     pub(super) fn wake(&self) {
         self.queued.set(true);
@@ -464,10 +473,16 @@ impl Inner {
 }
 
 impl Drop for Inner {
-    /// The shard is exiting: cancel what is in flight and wait (briefly) for the kernel to
-    /// let go of every buffer before they are freed. Anything still in flight after that is
-    /// leaked rather than freed under the kernel.
     fn drop(&mut self) {
+        self.close_all();
+    }
+}
+
+impl Inner {
+    /// The shard is exiting: cancel what is in flight, wait (briefly) for the kernel to let
+    /// go of every buffer, and close every socket. Anything still in flight after that is
+    /// leaked rather than freed under the kernel. Idempotent.
+    fn close_all(&mut self) {
         for index in 0..self.slots.len() as u32 {
             if let Some(slot) = self.slots.get_mut(index as usize) {
                 slot.closing = true;
