@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -30,6 +30,9 @@ const CLOCK_TICK: Duration = Duration::from_millis(50);
 /// How long accept pauses after an error such as running out of file descriptors, so the
 /// shard neither spins nor crashes.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// How long a drain waits for the accept in flight to fail once the listener is shut down.
+const LAST_ACCEPT_WAIT: Duration = Duration::from_millis(100);
 
 /// Identity of one shard, given to the handler factory.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -230,6 +233,7 @@ where
     executor.run(async move {
         CURRENT.with(|c| c.set(Some(info)));
         date::refresh();
+        let listener_fd = listener.as_raw_fd();
         let listener = sys::into_glommio_listener(listener);
         let ring = match start_ring(&config) {
             Ok(ring) => ring,
@@ -252,7 +256,7 @@ where
             glommio::spawn_local(probe_queue_delay(ctx.clone(), settings)).detach();
         }
         let _ = ready.send(Ok(()));
-        accept_until_drain(&listener, handler, ctx.clone()).await;
+        accept_until_drain(&listener, listener_fd, handler, ctx.clone()).await;
         drop(listener);
         let deadline = Instant::now() + config.shutdown_grace;
         while ctx.open.get() > 0 && Instant::now() < deadline {
@@ -309,27 +313,48 @@ async fn watch_clock(ctx: Rc<ShardCtx>, stop: Arc<AtomicBool>) {
     }
 }
 
-async fn accept_until_drain<H: Handler>(listener: &TcpListener, handler: Rc<H>, ctx: Rc<ShardCtx>) {
+/// Accepts and spawns connections until a drain starts. `listener_fd` is `listener`'s
+/// descriptor (glommio's listener does not expose it), shut down when the drain starts.
+async fn accept_until_drain<H: Handler>(
+    listener: &TcpListener,
+    listener_fd: RawFd,
+    handler: Rc<H>,
+    ctx: Rc<ShardCtx>,
+) {
     let slot = ctx.take_slot();
     let (mut failures, mut last_warning) = (0u64, None);
     loop {
         // At the connection cap, stop accepting: the kernel's backlog holds newcomers
         // (instead of accepting and dropping them) until a connection closes.
         poll_fn(|cx| ctx.poll_capacity(cx)).await;
-        let accepted = future::or(async { Some(listener.accept().await) }, async {
+        let mut accept = std::pin::pin!(listener.accept());
+        let accepted = future::or(async { Some(accept.as_mut().await) }, async {
             poll_fn(|cx| ctx.poll_drain(slot, cx)).await;
             None
         })
         .await;
         match accepted {
-            None => break,
-            Some(Ok(stream)) => {
-                ctx.metrics.connection_opened();
-                if let Err(e) = stream.set_nodelay(true) {
-                    log::debug!("TCP_NODELAY failed: {e}");
+            None => {
+                // Not dropped while in flight: glommio 0.9 cancels a dropped accept's
+                // io_uring operation but never closes the descriptor a completion that
+                // raced the cancellation carries, so the client it accepted would wait on
+                // a socket nobody serves (tests/production.rs's drain test caught it).
+                // Shutting the listener down fails the pending accept (EINVAL) and leaves
+                // the reuseport group; a connection it had accepted is served (and told to
+                // close, the drain having started).
+                if let Err(e) = sys::stop_listening(listener_fd) {
+                    log::debug!("listener shutdown failed: {e}");
                 }
-                glommio::spawn_local(serve_conn(stream, handler.clone(), ctx.clone())).detach();
+                let last = future::or(async { Some(accept.as_mut().await) }, async {
+                    Timer::new(LAST_ACCEPT_WAIT).await;
+                    None
+                });
+                if let Some(Ok(stream)) = last.await {
+                    spawn_conn(stream, &handler, &ctx);
+                }
+                break;
             }
+            Some(Ok(stream)) => spawn_conn(stream, &handler, &ctx),
             Some(Err(e)) => {
                 // EMFILE/ENFILE under a connection flood: back off (no spin), log once a
                 // second at most (no log flood), and accept again when descriptors free up.
@@ -344,6 +369,15 @@ async fn accept_until_drain<H: Handler>(listener: &TcpListener, handler: Rc<H>, 
         }
     }
     ctx.release_slot(slot);
+}
+
+/// Counts and starts the task of an accepted connection.
+fn spawn_conn<H: Handler>(stream: glommio::net::TcpStream, handler: &Rc<H>, ctx: &Rc<ShardCtx>) {
+    ctx.metrics.connection_opened();
+    if let Err(e) = stream.set_nodelay(true) {
+        log::debug!("TCP_NODELAY failed: {e}");
+    }
+    glommio::spawn_local(serve_conn(stream, handler.clone(), ctx.clone())).detach();
 }
 
 /// Measures how late this shard notices events and feeds the shedder (see `shedding`).

@@ -13,6 +13,17 @@ pub(crate) fn into_glommio_listener(fd: OwnedFd) -> glommio::net::TcpListener {
     unsafe { glommio::net::TcpListener::from_raw_fd(fd.into_raw_fd()) }
 }
 
+/// Shuts a listening socket down: accepts pending on it fail (`EINVAL`), connections in
+/// its backlog are reset, and it leaves its `SO_REUSEPORT` group, so new connections go to
+/// the other shards. The descriptor stays open (its owner closes it).
+pub(crate) fn stop_listening(fd: RawFd) -> io::Result<()> {
+    // SAFETY: no memory is passed; the caller's listener keeps `fd` open during the call.
+    if unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Size of `struct io_uring_params` (linux/io_uring.h).
 const IO_URING_PARAMS_BYTES: usize = 120;
 
