@@ -371,7 +371,7 @@ impl Conn {
             Io::Ring(ring) => {
                 // The ring has received already: take what is there (as the input when it
                 // is empty, so nothing is copied), or wait for it.
-                let (input, _) = self.session.input_for_read();
+                let input = self.session.input_mut();
                 let read = async { ring.read(input, timeout).await.map(Some) };
                 let result = if idle {
                     future::or(read, drained(shard, slot)).await
@@ -416,7 +416,7 @@ impl Conn {
             self.slow_lane_due = Some(due + SLOW_LANE_PERIOD);
             // On the ring the bytes arrived without waking this task (it left no waker).
             let result = match &self.io {
-                Io::Ring(ring) => ring.read_now(self.session.input_for_read().0),
+                Io::Ring(ring) => ring.read_now(self.session.input_mut()),
                 Io::Glommio(stream) => {
                     let (input, start) = input_with_room(&mut self.session);
                     let room = input.get_mut(start..).unwrap_or_default();

@@ -543,6 +543,14 @@ impl Session {
         &self.limits
     }
 
+    /// The read buffer as it is, for a reader that brings its own buffer when this one is
+    /// empty (the own ring hands over the buffer the bytes arrived in): unlike
+    /// [`Session::input_for_read`] it takes none from the free list, so a connection
+    /// waiting for its next request holds no buffer.
+    pub(crate) fn input_mut(&mut self) -> &mut BytesMut {
+        &mut self.input
+    }
+
     /// The read buffer, for the connection loop to read into, with how many more bytes the
     /// current request is known to need.
     pub(crate) fn input_for_read(&mut self) -> (&mut BytesMut, usize) {
