@@ -2,6 +2,7 @@
 //! when a slot's descriptor may be closed.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::task::Waker;
@@ -116,6 +117,10 @@ pub(super) struct Inner {
     buffers: BufRing,
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// Entries that found the submission queue full, in order; they go in first next turn.
+    /// Queueing therefore never fails, and a slot's state never claims an operation the
+    /// kernel was not given.
+    backlog: VecDeque<squeue::Entry>,
     /// Completions copied out of the queue, reused every turn.
     reaped: Vec<cqueue::Entry>,
     /// Slots whose send was queued since the last turn.
@@ -156,6 +161,7 @@ impl Driver {
             buffers,
             slots: Vec::new(),
             free: Vec::new(),
+            backlog: VecDeque::new(),
             reaped: Vec::with_capacity(256),
             fresh_sends: Vec::new(),
             pending_cap: PENDING_READ_BUFFERS * read_buffer_bytes,
@@ -202,6 +208,7 @@ impl Driver {
         self.queued.set(false);
         let mut inner = self.inner.borrow_mut();
         let inner = &mut *inner;
+        inner.drain_backlog();
         let submission = inner.ring.submission();
         let queued = submission.len();
         let overflow = submission.cq_overflow();
@@ -240,7 +247,7 @@ impl Driver {
         if let Some(e) = failed {
             return Err(e);
         }
-        Ok(any || queued > 0 || !inner.ring.submission().is_empty())
+        Ok(any || queued > 0 || !inner.ring.submission().is_empty() || !inner.backlog.is_empty())
     }
 }
 
@@ -303,11 +310,37 @@ impl Inner {
         .build()
         .user_data(user_data(Op::Send, index, slot.generation));
         slot.send = Send::InFlight { cancelled: false };
-        // SAFETY: `sending` is neither touched nor dropped while the send is in flight: the
-        // connection gets it back only from `Send::Done`, a closing slot is freed only once
-        // the send's completion is in, and the driver's drop leaks it if that never comes.
-        // Moving the slot (the slab growing) does not move the buffer's heap memory.
-        unsafe { sys::push(&mut self.ring, &entry) }
+        // SAFETY: `sending` is neither touched nor dropped while the send is in flight (or
+        // waiting in the backlog): the connection gets it back only from `Send::Done`, a
+        // closing slot is freed only once the send's completion is in, and `close_all`
+        // leaks it if that never comes. Moving the slot (the slab growing) does not move
+        // the buffer's heap memory.
+        unsafe { self.queue(entry) };
+        Ok(())
+    }
+
+    /// Queues `entry`: into the submission queue, or behind the backlog.
+    ///
+    /// # Safety
+    ///
+    /// As [`sys::push`]: every buffer `entry` points at outlives its completion.
+    unsafe fn queue(&mut self, entry: squeue::Entry) {
+        // SAFETY: the caller's guarantee.
+        if !self.backlog.is_empty() || !unsafe { sys::push(&mut self.ring, &entry) } {
+            self.backlog.push_back(entry);
+        }
+    }
+
+    /// Moves backlogged entries into the submission queue, submitting when it is full.
+    fn drain_backlog(&mut self) {
+        while let Some(entry) = self.backlog.front() {
+            // SAFETY: each entry was given to `queue`, whose caller guaranteed its buffers.
+            if unsafe { sys::push(&mut self.ring, entry) } {
+                self.backlog.pop_front();
+            } else if self.ring.submit().is_err() {
+                return;
+            }
+        }
     }
 
     /// Brings the slot's operations in line with its state: arms the receive while input is
@@ -364,11 +397,11 @@ impl Inner {
                 self.free.push(index);
             }
         }
-        for entry in entries.iter().flatten() {
+        for entry in entries.into_iter().flatten() {
             // SAFETY: a multishot receive reads into the registered buffer ring, which lives
-            // until the driver's drop has seen every receive end; a cancellation points at
-            // no memory.
-            unsafe { sys::push(&mut self.ring, entry) }?;
+            // until `close_all` has seen every receive end; a cancellation points at no
+            // memory.
+            unsafe { self.queue(entry) };
         }
         Ok(())
     }
@@ -492,6 +525,7 @@ impl Inner {
         let mut attempts = 0;
         while self.in_flight() > 0 && attempts < DRAIN_ATTEMPTS {
             attempts += 1;
+            self.drain_backlog();
             let wait = types::Timespec::new().nsec(DRAIN_WAIT_NS);
             let args = types::SubmitArgs::new().timespec(&wait);
             match self.ring.submitter().submit_with_args(1, &args) {

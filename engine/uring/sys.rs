@@ -22,19 +22,15 @@ pub(super) fn eventfd() -> io::Result<(RawFd, BufferedFile)> {
     Ok((fd, file))
 }
 
-/// Queues `entry`, submitting what is queued first if the submission queue is full.
+/// Puts `entry` in the submission queue; `false` if the queue is full (the caller keeps it
+/// for later).
 ///
 /// # Safety
 ///
 /// Every buffer `entry` points at must stay valid, and unmoved, until its completion arrives.
-pub(super) unsafe fn push(ring: &mut IoUring, entry: &Entry) -> io::Result<()> {
-    loop {
-        // SAFETY: the caller guarantees the entry's buffers outlive the operation.
-        if unsafe { ring.submission().push(entry) }.is_ok() {
-            return Ok(());
-        }
-        ring.submit()?;
-    }
+pub(super) unsafe fn push(ring: &mut IoUring, entry: &Entry) -> bool {
+    // SAFETY: the caller guarantees the entry's buffers outlive the operation.
+    unsafe { ring.submission().push(entry) }.is_ok()
 }
 
 /// Takes an accepted socket away from glommio: a duplicate descriptor the own ring owns
