@@ -133,8 +133,8 @@ impl RingConn {
     }
 
     /// Moves what has arrived into `input` (by handing over the buffer when `input` is
-    /// empty, so nothing is copied). `Ready(Ok(0))` at end of stream. When nothing is there and `cx`
-    /// is given, remembers its waker; without one (the slow lane) nobody is woken.
+    /// empty, so nothing is copied). `Ready(Ok(0))` at end of stream. When nothing is there
+    /// and `cx` is given, remembers its waker; without one (the slow lane) nobody is woken.
     fn poll_take(
         &self,
         input: &mut BytesMut,
