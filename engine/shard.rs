@@ -342,6 +342,12 @@ async fn accept_until_drain<H: Handler>(
                 // Shutting the listener down fails the pending accept (EINVAL) and leaves
                 // the reuseport group; a connection it had accepted is served (and told to
                 // close, the drain having started).
+                //
+                // Before that, the backlog: its clients' handshakes are complete and they
+                // may have written a request, which the shutdown would reset unanswered.
+                // New handshakes are refused first, so the backlog can only shrink; then
+                // every connection in it is served like any other.
+                drain_backlog(listener_fd, &handler, &ctx);
                 if let Err(e) = sys::stop_listening(listener_fd) {
                     log::debug!("listener shutdown failed: {e}");
                 }
@@ -369,6 +375,25 @@ async fn accept_until_drain<H: Handler>(
         }
     }
     ctx.release_slot(slot);
+}
+
+/// At a drain: refuses new handshakes on the listener, then serves every connection
+/// already waiting in its backlog.
+fn drain_backlog<H: Handler>(listener_fd: RawFd, handler: &Rc<H>, ctx: &Rc<ShardCtx>) {
+    if let Err(e) = sys::refuse_new_connections(listener_fd) {
+        log::debug!("listener filter not attached: {e}");
+        return;
+    }
+    loop {
+        match sys::accept_waiting(listener_fd) {
+            Ok(Some(stream)) => spawn_conn(stream, handler, ctx),
+            Ok(None) => break,
+            Err(e) => {
+                log::debug!("accepting the backlog at drain: {e}");
+                break;
+            }
+        }
+    }
 }
 
 /// Counts and starts the task of an accepted connection.

@@ -1,7 +1,7 @@
 //! The system calls std and glommio do not wrap safely: every `unsafe` block of the crate.
 
 use std::io;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::io::FromRawFd;
 
 /// Hands a bound, listening socket built by [`crate::listener`] to the current shard's
@@ -22,6 +22,43 @@ pub(crate) fn stop_listening(fd: RawFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Makes a listening socket complete no more handshakes, while the connections already in
+/// its backlog stay there to be accepted: a classic BPF program that drops every packet
+/// (`ret #0`) is attached to it, which the kernel runs on SYNs and on the ACKs that would
+/// complete a handshake. Also makes `accept` on it non-blocking, for
+/// [`accept_waiting`]. A client whose SYN is dropped retries it, and by then the socket is
+/// closed: its connect fails, before it could write a request.
+pub(crate) fn refuse_new_connections(fd: RawFd) -> io::Result<()> {
+    // SAFETY: the caller's listener keeps `fd` open for the duration of this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let socket = socket2::SockRef::from(&fd);
+    let drop_all = libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    };
+    socket.attach_filter(&[drop_all])?;
+    socket.set_nonblocking(true)
+}
+
+/// The next connection waiting in a listener's backlog (its handshake complete, perhaps
+/// its request already written), or `None` when the backlog is empty. The listener must be
+/// non-blocking ([`refuse_new_connections`]).
+pub(crate) fn accept_waiting(fd: RawFd) -> io::Result<Option<glommio::net::TcpStream>> {
+    // SAFETY: the caller's listener keeps `fd` open for the duration of this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    match socket2::SockRef::from(&fd).accept() {
+        // SAFETY: `accept` returned a new connected TCP socket that nothing else owns;
+        // `into_raw_fd` gives up that ownership to the stream, which closes it once.
+        Ok((socket, _)) => Ok(Some(unsafe {
+            glommio::net::TcpStream::from_raw_fd(socket.into_raw_fd())
+        })),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Size of `struct io_uring_params` (linux/io_uring.h).

@@ -416,10 +416,13 @@ fn drain_under_keep_alive_load_loses_nothing() {
                         .expect("timeout");
                     let mut replies = Replies::new(stream);
                     loop {
-                        if replies
-                            .stream
-                            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                            .is_err()
+                        // An idle connection the drain closed (after its grace) is not
+                        // reused, as no real client reuses a connection it sees closed.
+                        if replies.closed_by_server()
+                            || replies
+                                .stream
+                                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                                .is_err()
                         {
                             break; // closed before the request was written
                         }
@@ -461,6 +464,35 @@ fn drain_under_keep_alive_load_loses_nothing() {
         closed_by_header.load(Ordering::Relaxed) > 0,
         "in-flight connections were told to close"
     );
+}
+
+/// Connections the kernel completed but the shard had not accepted yet (here: waiting
+/// behind the connection cap) have written their requests; a drain answers them (with
+/// `Connection: close`) instead of resetting them with the listener.
+#[test]
+fn a_drain_answers_the_requests_waiting_in_the_backlog() {
+    let _serial = serial();
+    let server = start_hello_with(one_shard().with_max_connections_per_shard(1));
+    let mut holder = Replies::new(connect(server.addr()));
+    holder.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(holder.next().expect("served").status, 200);
+    let mut waiting: Vec<Replies> = (0..3)
+        .map(|_| {
+            let mut r = Replies::new(connect(server.addr()));
+            r.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            r
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    server.shutdown();
+    for (i, r) in waiting.iter_mut().enumerate() {
+        let reply = r
+            .next()
+            .unwrap_or_else(|| panic!("request {i} in the backlog was lost"));
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("connection"), Some("close"));
+    }
+    server.join().expect("drained within the grace period");
 }
 
 #[test]

@@ -106,6 +106,20 @@ impl Replies {
         self.stream.write_all(bytes).expect("write");
     }
 
+    /// Whether the server has already closed this connection, as a client checks before
+    /// reusing a kept-alive connection (curl's dead-connection check, hyper's idle poll):
+    /// a non-blocking peek that finds the end of the stream, or a reset.
+    pub fn closed_by_server(&mut self) -> bool {
+        self.stream.set_nonblocking(true).expect("nonblocking");
+        let closed = match self.stream.peek(&mut [0u8; 1]) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        self.stream.set_nonblocking(false).expect("blocking");
+        closed
+    }
+
     fn fill(&mut self) -> bool {
         let mut chunk = [0u8; 16384];
         match self.stream.read(&mut chunk) {
