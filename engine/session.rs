@@ -314,13 +314,7 @@ impl Session {
             }
             Ok(Decoded::Partial) => Next::Stop,
             Err(error) => {
-                let framing = Framing {
-                    head_only: false,
-                    keep_alive: false,
-                    http10: false,
-                };
-                encode_response(&Response::from_error(error), framing, &mut self.output);
-                self.state = SessionState::Failed(error);
+                self.refuse(error);
                 if let Some(m) = &self.metrics {
                     let bytes_out = self.output.len() - dispatched.output_before;
                     m.request_done(
