@@ -33,6 +33,13 @@ pub struct Config {
     pub limits: Limits,
     /// How long a drain waits for in-flight requests before shards stop anyway. Default 10 s.
     pub shutdown_grace: Duration,
+    /// At a drain, how long each shard's listener, no longer starting handshakes, still
+    /// completes and serves those under way (a client whose SYN was answered has seen its
+    /// `connect` return and may be writing a request) before it closes. New SYNs meanwhile
+    /// are dropped, so their clients retry a second later (another instance in the
+    /// `SO_REUSEPORT` group takes them, or they are refused). Default 20 ms: a loopback or
+    /// LAN round trip; raise it toward your clients' round trip if they are far away.
+    pub handshake_settle: Duration,
     /// After an error response, how long the connection keeps reading (and discarding) what
     /// the client still sends before closing, so the client reads the error instead of a
     /// reset (nginx's lingering close). Default 2 s.
@@ -97,6 +104,7 @@ impl Default for Config {
             backlog: 4096,
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(10),
+            handshake_settle: Duration::from_millis(20),
             linger: Duration::from_secs(2),
             timeouts: Timeouts::default(),
             max_connections_per_shard: 16384,
@@ -160,6 +168,12 @@ impl Config {
     /// Sets [`Config::io`].
     pub fn with_io(mut self, io: IoBackend) -> Self {
         self.io = io;
+        self
+    }
+
+    /// Sets [`Config::handshake_settle`].
+    pub fn with_handshake_settle(mut self, settle: Duration) -> Self {
+        self.handshake_settle = settle;
         self
     }
 

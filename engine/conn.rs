@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -31,6 +32,10 @@ use crate::uring::RingConn;
 /// was already on its way. A client sending back to back gets its next request answered with
 /// `Connection: close` instead of racing a close.
 const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(100);
+
+/// How long an idle connection about to be closed waits for a request it has seen arrive
+/// (it is in the socket or the ring already: this is a bound, not a delay).
+const LATE_REQUEST_WAIT: Duration = Duration::from_millis(100);
 
 /// Where in [`SLOW_LANE_PERIOD`] a connection's slow-lane reads fall: its slot scattered
 /// over the period by a multiplicative hash, so neighbouring slots land far apart.
@@ -223,11 +228,19 @@ impl Conn {
             let readiness = self.wait_for_bytes().await?;
             match readiness {
                 Readiness::Bytes => {}
-                Readiness::Eof | Readiness::Drained => return Ok(()),
-                // An idle keep-alive connection just closes; a late head or body is told.
+                Readiness::Eof => return Ok(()),
+                // An idle keep-alive connection just closes, unless a request came in at
+                // the last moment; a late head or body is told.
+                Readiness::Drained => {
+                    if !self.take_late_request().await? {
+                        return Ok(());
+                    }
+                }
                 Readiness::TimedOut if self.phase == Phase::Idle => {
-                    self.shard.metrics.timeout(TimeoutKind::Idle);
-                    return Ok(());
+                    if !self.take_late_request().await? {
+                        self.shard.metrics.timeout(TimeoutKind::Idle);
+                        return Ok(());
+                    }
                 }
                 Readiness::TimedOut => {
                     let kind = match self.phase {
@@ -299,6 +312,26 @@ impl Conn {
                 Ok(())
             }
         }
+    }
+
+    /// Before an idle connection is closed (its keep-alive timeout, or a drain's grace):
+    /// a request the client wrote before it could see the close may have reached the
+    /// socket, or the ring, without waking this task yet. If so it is read and answered
+    /// (`true`). If not, the socket is shut down at once, so the client sees the close now
+    /// and not when the ring's cancellation completes: a request written after that was
+    /// written to a closed connection, which a client knows to retry.
+    async fn take_late_request(&mut self) -> io::Result<bool> {
+        let waiting = match &self.io {
+            Io::Ring(ring) => ring.input_waiting(),
+            Io::Glommio(stream) => crate::sys::bytes_waiting(stream.as_raw_fd()),
+        };
+        if waiting {
+            if let Readiness::Bytes = self.read_into_session(LATE_REQUEST_WAIT, false).await? {
+                return Ok(true);
+            }
+        }
+        self.shutdown(Shutdown::Both).await?;
+        Ok(false)
     }
 
     async fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {

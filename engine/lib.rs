@@ -61,6 +61,7 @@ mod conn;
 mod cpus;
 mod date;
 mod decode;
+mod diag;
 mod encode;
 mod error;
 #[cfg(feature = "fuzzing")]

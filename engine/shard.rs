@@ -18,6 +18,7 @@ use crate::access_log;
 use crate::config::{Config, IoBackend, Limits, Shedding, Timeouts};
 use crate::conn::serve_conn;
 use crate::date;
+use crate::diag;
 use crate::handler::Handler;
 use crate::metrics::{Metrics, ShardMetrics};
 use crate::shedding::Shedder;
@@ -33,6 +34,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// How long a drain waits for the accept in flight to fail once the listener is shut down.
 const LAST_ACCEPT_WAIT: Duration = Duration::from_millis(100);
+
+/// How often the drain looks at the backlog while handshakes settle.
+const BACKLOG_POLL: Duration = Duration::from_millis(1);
 
 /// Identity of one shard, given to the handler factory.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -64,6 +68,7 @@ pub(crate) struct ShardCtx {
     pub timeouts: Timeouts,
     pub idle_buffer_release: Duration,
     pub max_requests: Option<u64>,
+    pub handshake_settle: Duration,
     /// The shard's own io_uring for connection I/O; `None`: glommio's sockets.
     pub ring: Option<Rc<Driver>>,
     max_connections: usize,
@@ -96,6 +101,7 @@ impl ShardCtx {
             linger: config.linger,
             timeouts: config.timeouts.clone(),
             idle_buffer_release: config.idle_buffer_release,
+            handshake_settle: config.handshake_settle,
             max_requests: config.max_requests_per_connection,
             max_connections: config.max_connections_per_shard.max(1),
             shedding: config.shedding.clone(),
@@ -345,18 +351,22 @@ async fn accept_until_drain<H: Handler>(
                 //
                 // Before that, the backlog: its clients' handshakes are complete and they
                 // may have written a request, which the shutdown would reset unanswered.
-                // New handshakes are refused first, so the backlog can only shrink; then
-                // every connection in it is served like any other.
-                drain_backlog(listener_fd, &handler, &ctx);
+                // New handshakes are refused first, the ones under way are let finish,
+                // and every connection that lands in the backlog is served like any other.
+                let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+                let accepted =
+                    drain_backlog(listener_fd, port, &handler, &ctx, accept.as_mut()).await;
                 if let Err(e) = sys::stop_listening(listener_fd) {
                     log::debug!("listener shutdown failed: {e}");
                 }
-                let last = future::or(async { Some(accept.as_mut().await) }, async {
-                    Timer::new(LAST_ACCEPT_WAIT).await;
-                    None
-                });
-                if let Some(Ok(stream)) = last.await {
-                    spawn_conn(stream, &handler, &ctx);
+                if !accepted {
+                    let last = future::or(async { Some(accept.as_mut().await) }, async {
+                        Timer::new(LAST_ACCEPT_WAIT).await;
+                        None
+                    });
+                    if let Some(Ok(stream)) = last.await {
+                        spawn_conn(stream, &handler, &ctx);
+                    }
                 }
                 break;
             }
@@ -377,20 +387,67 @@ async fn accept_until_drain<H: Handler>(
     ctx.release_slot(slot);
 }
 
-/// At a drain: refuses new handshakes on the listener, then serves every connection
-/// already waiting in its backlog.
-fn drain_backlog<H: Handler>(listener_fd: RawFd, handler: &Rc<H>, ctx: &Rc<ShardCtx>) {
+/// At a drain: refuses new handshakes on the listener (`port` is its port), then serves
+/// every connection in its backlog, including those whose handshake was under way (their
+/// client's `connect` has returned, and it may be writing a request): until the kernel
+/// shows no handshake on the port half way, for at most
+/// [`Config::handshake_settle`](crate::Config::handshake_settle). `accept` is the accept in
+/// flight; returns whether it completed.
+async fn drain_backlog<H: Handler>(
+    listener_fd: RawFd,
+    port: u16,
+    handler: &Rc<H>,
+    ctx: &Rc<ShardCtx>,
+    mut accept: std::pin::Pin<
+        &mut impl std::future::Future<Output = glommio::Result<glommio::net::TcpStream, ()>>,
+    >,
+) -> bool {
     if let Err(e) = sys::refuse_new_connections(listener_fd) {
         log::debug!("listener filter not attached: {e}");
-        return;
+        return false;
     }
-    loop {
+    let accept_waiting = || loop {
         match sys::accept_waiting(listener_fd) {
             Ok(Some(stream)) => spawn_conn(stream, handler, ctx),
             Ok(None) => break,
             Err(e) => {
                 log::debug!("accepting the backlog at drain: {e}");
                 break;
+            }
+        }
+    };
+    let until = Instant::now() + ctx.handshake_settle;
+    let mut accepted = false;
+    loop {
+        accept_waiting();
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return accepted;
+        }
+        match diag::handshakes_under_way(port) {
+            Ok(0) => {
+                // The last one may have completed between the two looks.
+                accept_waiting();
+                return accepted;
+            }
+            Ok(_) => {}
+            // Not knowing, the drain waits out the settle time.
+            Err(e) => log::debug!("handshakes under way unknown: {e}"),
+        }
+        let tick = Timer::new(left.min(BACKLOG_POLL));
+        if accepted {
+            tick.await;
+            continue;
+        }
+        let done = future::or(async { Some(accept.as_mut().await) }, async {
+            tick.await;
+            None
+        })
+        .await;
+        if let Some(result) = done {
+            accepted = true;
+            if let Ok(stream) = result {
+                spawn_conn(stream, handler, ctx);
             }
         }
     }

@@ -24,25 +24,47 @@ pub(crate) fn stop_listening(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes a listening socket complete no more handshakes, while the connections already in
-/// its backlog stay there to be accepted: a classic BPF program that drops every packet
-/// (`ret #0`) is attached to it, which the kernel runs on SYNs and on the ACKs that would
-/// complete a handshake. Also makes `accept` on it non-blocking, for
-/// [`accept_waiting`]. A client whose SYN is dropped retries it, and by then the socket is
-/// closed: its connect fails, before it could write a request.
+/// Makes a listening socket start no more handshakes, while the ones under way complete
+/// and the connections in its backlog stay there to be accepted: a classic BPF program
+/// drops every SYN that is not also an ACK (a new handshake), and lets the rest through
+/// (the ACK that completes a handshake whose SYN was answered already: that client's
+/// `connect` has returned, and it may be writing a request). Also makes `accept` on the
+/// socket non-blocking, for [`accept_waiting`]. A client whose SYN is dropped retries it,
+/// and by then the socket is closed (or another process listens): its connect fails, or
+/// goes elsewhere, before it could write a request.
 pub(crate) fn refuse_new_connections(fd: RawFd) -> io::Result<()> {
     // SAFETY: the caller's listener keeps `fd` open for the duration of this borrow.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let socket = socket2::SockRef::from(&fd);
-    let drop_all = libc::sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k: 0,
+    // A TCP socket's filter sees the segment from its TCP header: byte 13 holds the flags.
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
     };
-    socket.attach_filter(&[drop_all])?;
+    let new_handshakes_dropped = [
+        op(
+            libc::BPF_LD | libc::BPF_B | libc::BPF_ABS,
+            0,
+            0,
+            TCP_FLAGS_OFFSET,
+        ),
+        // ACK set: let it through (to 4).
+        op(libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K, 2, 0, TCP_ACK),
+        // SYN set (without ACK): drop (to 3), else let it through (to 4).
+        op(libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K, 0, 1, TCP_SYN),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
+    ];
+    socket.attach_filter(&new_handshakes_dropped)?;
     socket.set_nonblocking(true)
 }
+
+/// Where a TCP header keeps its flags, and two of them (RFC 9293 section 3.1).
+const TCP_FLAGS_OFFSET: u32 = 13;
+const TCP_SYN: u32 = 0x02;
+const TCP_ACK: u32 = 0x10;
 
 /// The next connection waiting in a listener's backlog (its handshake complete, perhaps
 /// its request already written), or `None` when the backlog is empty. The listener must be
@@ -101,4 +123,22 @@ pub(crate) fn recv_now(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usiz
         )
     };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Whether the socket holds bytes nobody has read yet: one `recv(2)` with `MSG_PEEK`, which
+/// takes nothing. End of stream and errors count as nothing waiting.
+pub(crate) fn bytes_waiting(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: `byte` is a valid, writable one-byte region for the whole call; recv(2)
+    // writes at most one byte into it. The caller keeps `fd` open during the call.
+    // MSG_DONTWAIT keeps the call from blocking the shard.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            std::ptr::addr_of_mut!(byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n > 0
 }

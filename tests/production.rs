@@ -495,6 +495,72 @@ fn a_drain_answers_the_requests_waiting_in_the_backlog() {
     server.join().expect("drained within the grace period");
 }
 
+/// The listening socket of `addr` in this process (the server runs in the test process).
+fn listener_of(addr: std::net::SocketAddr) -> std::os::fd::RawFd {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd") {
+        let Some(fd) = entry
+            .ok()
+            .and_then(|e| e.file_name().to_str()?.parse::<std::os::fd::RawFd>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: only getsockname/getpeername run on `fd`, within this iteration; a
+        // descriptor closed meanwhile makes them fail, which is skipped.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let socket = socket2::SockRef::from(&fd);
+        let bound_here = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .is_some_and(|a| a == addr);
+        if bound_here && socket.peer_addr().is_err() {
+            return fd.as_raw_fd();
+        }
+    }
+    panic!("no listener on {addr}");
+}
+
+/// A client whose handshake was under way when the drain began (its SYN answered, so its
+/// `connect` returned and it wrote a request) is served, not reset with the listener.
+/// Here the ACK completing the handshake is held back by a filter on the listener (as a
+/// lost segment would be) until the drain has started; the client's kernel sends it
+/// again, with the request, at its retransmission timeout (200 ms at least): the settle
+/// is set to outlast it.
+#[test]
+fn a_drain_serves_a_client_whose_handshake_was_under_way() {
+    let _serial = serial();
+    let server = start_hello_with(one_shard().with_handshake_settle(Duration::from_millis(600)));
+    let listener = listener_of(server.addr());
+    // Lets SYNs through and drops everything else: handshakes stop half way.
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let syn_only = [
+        op(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, 13),
+        op(libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K, 0, 1, 0x02),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+    ];
+    // SAFETY: the server keeps its listener open until it is joined, below.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(listener) };
+    socket2::SockRef::from(&fd)
+        .attach_filter(&syn_only)
+        .expect("filter attached");
+    let mut client = Replies::new(connect(server.addr()));
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    server.shutdown();
+    let reply = client
+        .next()
+        .expect("the request of a handshake under way was lost");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("connection"), Some("close"));
+    server.join().expect("drained within the grace period");
+}
+
 #[test]
 fn metrics_scrapes_under_load_are_quick_and_exact() {
     let _serial = serial();

@@ -245,6 +245,34 @@ impl RingConn {
         .await
     }
 
+    /// Whether bytes have arrived that the connection has not taken, wherever they are: in
+    /// the slot, still in the socket, or in a completion the driver has not reaped. The
+    /// peek is a system call, and leaving it runs the kernel's pending task work (a
+    /// receive completing into the ring); the turn after it reaps that completion.
+    pub(crate) fn input_waiting(&self) -> bool {
+        let fd = match self
+            .driver
+            .inner
+            .borrow_mut()
+            .slot(self.index, self.generation)
+        {
+            Some(slot) if !slot.pending.is_empty() => return true,
+            Some(slot) => slot.fd,
+            None => return false,
+        };
+        if crate::sys::bytes_waiting(fd) {
+            return true;
+        }
+        if let Err(e) = self.driver.turn() {
+            log::debug!("own io_uring: a turn before closing: {e}");
+        }
+        self.driver
+            .inner
+            .borrow_mut()
+            .slot(self.index, self.generation)
+            .is_some_and(|slot| !slot.pending.is_empty())
+    }
+
     /// `shutdown(2)` of the socket (it never blocks).
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let mut inner = self.driver.inner.borrow_mut();

@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// `ringpin::access` log target.
     #[arg(long, env = "RINGPIN_ACCESS_LOG", default_value = "", value_parser = parse_log_format)]
     pub access_log: ::std::option::Option<LogFormat>,
+    /// At a drain, how long handshakes already under way may complete (and be served)
+    /// before the listener closes, in ms; new SYNs are dropped meanwhile.
+    #[arg(long, env = "RINGPIN_HANDSHAKE_SETTLE_MS", default_value_t = 20)]
+    pub handshake_settle_ms: u64,
     /// Connection I/O: `auto` (the shard's own io_uring if it can be set up, else glommio's
     /// sockets), `ring` or `glommio`.
     #[arg(long, env = "RINGPIN_IO", default_value = "auto")]
@@ -85,6 +89,7 @@ impl ServeArgs {
                 send: Duration::from_millis(self.send_timeout_ms),
             })
             .with_max_connections_per_shard(self.max_connections)
+            .with_handshake_settle(Duration::from_millis(self.handshake_settle_ms))
             .with_io(self.io);
         config.cpus = self.cores.clone();
         if self.max_requests > 0 {
