@@ -234,7 +234,10 @@ impl Driver {
         inner.reaped = reaped;
         // Sends this turn submitted and the kernel has not finished (a full socket buffer):
         // their writers now start timing them.
-        for index in std::mem::take(&mut inner.fresh_sends) {
+        // Drained in place, as `reaped`: the vector keeps its capacity (taking it would
+        // free it, and the next send would allocate another, once per response).
+        let mut fresh_sends = std::mem::take(&mut inner.fresh_sends);
+        for index in fresh_sends.drain(..) {
             if let Some(slot) = inner.slots.get_mut(index as usize) {
                 let fresh = std::mem::take(&mut slot.send_fresh);
                 if fresh && matches!(slot.send, Send::InFlight { .. }) {
@@ -244,6 +247,7 @@ impl Driver {
                 }
             }
         }
+        inner.fresh_sends = fresh_sends;
         if let Some(e) = failed {
             return Err(e);
         }
