@@ -182,11 +182,11 @@ impl RequestDecoder {
                         return Ok(Decoded::Partial);
                     };
                     // The body limit depends on whether the handler streams; checked below.
-                    let unbounded = Limits {
-                        max_body_bytes: u64::MAX,
-                        ..limits.clone()
-                    };
-                    let head = parse_head(buf.get(..head_len).unwrap_or_default(), &unbounded)?;
+                    let head = parse_head(
+                        buf.get(..head_len).unwrap_or_default(),
+                        limits.max_headers,
+                        u64::MAX,
+                    )?;
                     self.continue_answered = false;
                     let framing = head.framing;
                     let bytes = buf.split_to(head_len).freeze();

@@ -43,7 +43,11 @@ fn scan_head(input: &[u8], splits: &[usize], limits: &Limits) -> HeadOutcome {
         match scan.find_end(seen, limits) {
             Ok(None) => {}
             Ok(Some(len)) => {
-                return match parse_head(seen.get(..len).unwrap_or_default(), limits) {
+                return match parse_head(
+                    seen.get(..len).unwrap_or_default(),
+                    limits.max_headers,
+                    limits.max_body_bytes,
+                ) {
                     Ok(_) => HeadOutcome::Complete(len),
                     Err(e) => HeadOutcome::Refused(e),
                 }

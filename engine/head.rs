@@ -149,11 +149,17 @@ impl HeadScan {
 }
 
 /// Parses and validates a complete head (`buf` ends with the empty line, as found by
-/// [`HeadScan::find_end`]).
-pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Head, RequestError> {
+/// [`HeadScan::find_end`]), with at most `max_headers` fields and a `Content-Length` of at
+/// most `max_body` (`Limits::max_headers`, `Limits::max_body_bytes`, or more for a
+/// handler that streams its bodies).
+pub(crate) fn parse_head(
+    buf: &[u8],
+    max_headers: usize,
+    max_body: u64,
+) -> Result<Head, RequestError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADER_CAPACITY];
     let slots = slots
-        .get_mut(..limits.max_headers.min(HEADER_CAPACITY))
+        .get_mut(..max_headers.min(HEADER_CAPACITY))
         .unwrap_or_default();
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(buf, slots) {
@@ -231,7 +237,7 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Head, RequestErr
         (true, Some(_)) => return Err(RequestError::ConflictingFraming),
         (true, None) => te.framing(version)?,
         (false, Some(0)) | (false, None) => Framing::Empty,
-        (false, Some(n)) if n > limits.max_body_bytes => return Err(RequestError::BodyTooLarge),
+        (false, Some(n)) if n > max_body => return Err(RequestError::BodyTooLarge),
         (false, Some(n)) => Framing::Length(n),
     };
     if head.framing == Framing::Empty {
@@ -566,7 +572,8 @@ mod tests {
     #[test]
     fn field_lines_split_at_the_first_colon_and_trim_whitespace() {
         let head = b"GET / HTTP/1.1\r\nHost: a:80\r\nX-Empty:\r\nX-Tab:\t v \t\r\nA:b\r\n\r\n";
-        parse_head(head, &Limits::default()).expect("valid head");
+        let limits = Limits::default();
+        parse_head(head, limits.max_headers, limits.max_body_bytes).expect("valid head");
         let expected: Vec<(Vec<u8>, Vec<u8>)> = vec![
             (b"Host".to_vec(), b"a:80".to_vec()),
             (b"X-Empty".to_vec(), b"".to_vec()),
@@ -595,7 +602,7 @@ mod tests {
                 continue;
             };
             let head = rest.get(..end).expect("end within bytes");
-            if parse_head(head, &limits).is_ok() {
+            if parse_head(head, limits.max_headers, limits.max_body_bytes).is_ok() {
                 assert_eq!(scanned_fields(head), httparse_fields(head), "{head:?}");
                 compared += 1;
             }
