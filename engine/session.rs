@@ -221,6 +221,9 @@ impl Session {
     /// `answer` again, so pipelined responses stay in order.
     pub async fn answer<H: Handler>(&mut self, handler: &H, draining: bool) -> usize {
         let mut answered = 0;
+        // When the last answer finished, while nothing has waited since: the next request
+        // of a pipelined batch starts then, so a request costs one clock read, not two.
+        let mut finished: Option<Instant> = None;
         while self.state == SessionState::Open
             && self.streaming.is_none()
             && self.streaming_request.is_none()
@@ -228,7 +231,7 @@ impl Session {
         {
             // The decoded request goes straight into the handler's future: built in this
             // statement, so the task holds one request across the wait, not two.
-            let (call, dispatched) = match self.decode_next(handler, draining) {
+            let (call, dispatched) = match self.decode_next(handler, draining, finished.take()) {
                 Next::Call(request, dispatched) => (handler.call(request), dispatched),
                 Next::Answered => {
                     answered += 1;
@@ -237,10 +240,20 @@ impl Session {
                 Next::Again => continue,
                 Next::Stop => break,
             };
-            let response = call.await;
+            let mut call = std::pin::pin!(call);
+            let mut waited = false;
+            let response = std::future::poll_fn(|cx| {
+                let polled = std::future::Future::poll(call.as_mut(), cx);
+                waited |= polled.is_pending();
+                polled
+            })
+            .await;
             let status = response.status();
             self.respond(dispatched.meta, response, draining);
-            self.record(&dispatched, status);
+            let done = self.record(&dispatched, status);
+            if !waited {
+                finished = done;
+            }
             answered += 1;
         }
         answered
@@ -249,7 +262,18 @@ impl Session {
     /// Decodes the next request: one for the handler, or what was done instead (a shed
     /// request answered 503, a streaming request set aside, `100 Continue` queued, an error
     /// answered).
-    fn decode_next<H: Handler>(&mut self, handler: &H, draining: bool) -> Next {
+    fn decode_next<H: Handler>(
+        &mut self,
+        handler: &H,
+        draining: bool,
+        now: Option<Instant>,
+    ) -> Next {
+        // A request's service time runs from here (its head about to be parsed) to its
+        // response encoded; `now` is the caller's clock when it has read one just before.
+        let started = self
+            .metrics
+            .as_ref()
+            .map(|_| now.unwrap_or_else(Instant::now));
         let buffered = self.input.len();
         let decoded = self
             .decoder
@@ -264,7 +288,7 @@ impl Session {
             },
             bytes_in: buffered.saturating_sub(self.input.len()),
             output_before: self.output.len(),
-            started: self.metrics.as_ref().map(|_| Instant::now()),
+            started,
         };
         if !matches!(decoded, Ok(Decoded::Partial)) {
             // Something will be written: take the write buffer now (not while a slow head
@@ -285,7 +309,7 @@ impl Session {
                         }
                         drop(request);
                         self.respond(dispatched.meta, overloaded(retry), draining);
-                        self.record(&dispatched, 503);
+                        let _ = self.record(&dispatched, 503);
                         Next::Answered
                     }
                 }
@@ -338,21 +362,25 @@ impl Session {
     }
 
     /// Records an answered request in the shard's metrics: its status, bytes, service
-    /// time and how long it waited in the input before its turn.
-    fn record(&self, dispatched: &Dispatched, status: u16) {
-        if let (Some(m), Some(started)) = (&self.metrics, dispatched.started) {
-            let queued = self
-                .input_at
-                .map_or(Duration::ZERO, |at| started.saturating_duration_since(at));
-            let bytes_out = self.output.len() - dispatched.output_before;
-            m.request_done(
-                status,
-                dispatched.bytes_in,
-                bytes_out,
-                started.elapsed(),
-                queued,
-            );
-        }
+    /// time and how long it waited in the input before its turn. Returns when it finished
+    /// (`None` without metrics).
+    fn record(&self, dispatched: &Dispatched, status: u16) -> Option<Instant> {
+        let (Some(m), Some(started)) = (&self.metrics, dispatched.started) else {
+            return None;
+        };
+        let finished = Instant::now();
+        let queued = self
+            .input_at
+            .map_or(Duration::ZERO, |at| started.saturating_duration_since(at));
+        let bytes_out = self.output.len() - dispatched.output_before;
+        m.request_done(
+            status,
+            dispatched.bytes_in,
+            bytes_out,
+            finished.saturating_duration_since(started),
+            queued,
+        );
+        Some(finished)
     }
 
     /// True when a batch of `answered` requests must end so its output is written first:
