@@ -2,10 +2,12 @@
 //! when a slot's descriptor may be closed.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::os::fd::RawFd;
 use std::task::Waker;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -109,6 +111,13 @@ pub(super) struct Slot {
     pub writer: Option<Waker>,
     /// The connection is gone: cancel what is in flight, close when nothing is.
     pub closing: bool,
+    /// When the read the connection waits on times out; `None` while it is not waiting.
+    pub read_deadline: Option<Instant>,
+    /// That deadline passed: the read's next poll reports `TimedOut`.
+    pub timed_out: bool,
+    /// When this slot's entry in [`Inner::deadlines`] falls due (older entries of the slot
+    /// are stale and skipped).
+    pub deadline_entry: Option<Instant>,
 }
 
 /// The ring, its buffers and the slots. Fields drop in order: the ring before the buffers.
@@ -125,6 +134,12 @@ pub(super) struct Inner {
     reaped: Vec<cqueue::Entry>,
     /// Slots whose send was queued since the last turn.
     fresh_sends: Vec<u32>,
+    /// Read deadlines, earliest first: (when, slot index, generation). A read arms its
+    /// slot's deadline without touching the heap when the slot's entry falls due no later
+    /// (a keep-alive connection's next wait only moves its deadline); an entry that falls
+    /// due while the deadline has moved on is put back at the new one. So a request costs
+    /// no heap operation, no timer of glommio's and no allocation.
+    deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     /// See [`PENDING_READ_BUFFERS`].
     pending_cap: usize,
     /// Capacity of a pending buffer allocated when bytes arrive for an empty slot.
@@ -138,6 +153,10 @@ pub(crate) struct Driver {
     queued: Cell<bool>,
     /// The driver task while it sleeps.
     task: Cell<Option<Waker>>,
+    /// A deadline earlier than any before was armed: the deadline task must move its timer.
+    rearm: Cell<bool>,
+    /// The deadline task while it sleeps.
+    deadline_task: Cell<Option<Waker>>,
 }
 
 impl Driver {
@@ -164,6 +183,7 @@ impl Driver {
             backlog: VecDeque::new(),
             reaped: Vec::with_capacity(256),
             fresh_sends: Vec::new(),
+            deadlines: BinaryHeap::new(),
             pending_cap: PENDING_READ_BUFFERS * read_buffer_bytes,
             read_buffer_bytes,
         };
@@ -171,6 +191,8 @@ impl Driver {
             inner: RefCell::new(inner),
             queued: Cell::new(false),
             task: Cell::new(None),
+            rearm: Cell::new(false),
+            deadline_task: Cell::new(None),
         };
         Ok((driver, file))
     }
@@ -190,6 +212,44 @@ impl Driver {
         if let Some(task) = self.task.take() {
             task.wake();
         }
+    }
+
+    /// Arms the read deadline of slot `index` (its connection is about to wait for input).
+    pub(super) fn arm_deadline(&self, index: u32, generation: u32, deadline: Instant) {
+        let earliest = self
+            .inner
+            .borrow_mut()
+            .arm_deadline(index, generation, deadline);
+        if earliest {
+            self.rearm.set(true);
+            if let Some(task) = self.deadline_task.take() {
+                task.wake();
+            }
+        }
+    }
+
+    /// The read of slot `index` is over (done, timed out, or given up).
+    pub(super) fn disarm_deadline(&self, index: u32, generation: u32) {
+        if let Ok(mut inner) = self.inner.try_borrow_mut() {
+            if let Some(slot) = inner.slot(index, generation) {
+                slot.read_deadline = None;
+                slot.timed_out = false;
+            }
+        }
+    }
+
+    /// Times out the reads whose deadline has passed; returns the earliest one left.
+    pub(super) fn expire_deadlines(&self) -> Option<Instant> {
+        self.inner.borrow_mut().expire_deadlines(Instant::now())
+    }
+
+    /// Whether an earlier deadline was armed; otherwise remembers the deadline task's waker.
+    pub(super) fn poll_rearm(&self, waker: &Waker) -> bool {
+        if self.rearm.replace(false) {
+            return true;
+        }
+        self.deadline_task.set(Some(waker.clone()));
+        false
     }
 
     /// Whether SQEs wait; otherwise remembers the driver task's waker.
@@ -286,6 +346,59 @@ impl Inner {
         self.slots
             .get_mut(index as usize)
             .filter(|s| s.generation == generation && s.fd >= 0)
+    }
+
+    /// Sets slot `index`'s read deadline; true if its entry is now the earliest of all.
+    fn arm_deadline(&mut self, index: u32, generation: u32, deadline: Instant) -> bool {
+        let Some(slot) = self.slot(index, generation) else {
+            return false;
+        };
+        slot.read_deadline = Some(deadline);
+        slot.timed_out = false;
+        if slot.deadline_entry.is_some_and(|due| due <= deadline) {
+            return false;
+        }
+        slot.deadline_entry = Some(deadline);
+        let earliest = self
+            .deadlines
+            .peek()
+            .is_none_or(|Reverse((due, ..))| deadline < *due);
+        self.deadlines.push(Reverse((deadline, index, generation)));
+        earliest
+    }
+
+    /// Times out every waiting read whose deadline is not after `now` (waking its
+    /// connection) and puts back entries whose deadline moved later. Returns when the
+    /// earliest entry left falls due.
+    fn expire_deadlines(&mut self, now: Instant) -> Option<Instant> {
+        while let Some(&Reverse((due, index, generation))) = self.deadlines.peek() {
+            if due > now {
+                return Some(due);
+            }
+            self.deadlines.pop();
+            let Some(slot) = self.slot(index, generation) else {
+                continue;
+            };
+            if slot.deadline_entry != Some(due) {
+                continue;
+            }
+            slot.deadline_entry = None;
+            match slot.read_deadline {
+                None => {}
+                Some(deadline) if deadline <= now => {
+                    slot.read_deadline = None;
+                    slot.timed_out = true;
+                    if let Some(reader) = slot.reader.take() {
+                        reader.wake();
+                    }
+                }
+                Some(deadline) => {
+                    slot.deadline_entry = Some(deadline);
+                    self.deadlines.push(Reverse((deadline, index, generation)));
+                }
+            }
+        }
+        None
     }
 
     /// Queues a send of `buffer` (which the slot keeps until the completion).

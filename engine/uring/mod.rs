@@ -25,7 +25,7 @@ use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use glommio::io::BufferedFile;
@@ -60,7 +60,31 @@ pub(crate) fn start(read_buffer_bytes: usize) -> io::Result<Rc<Driver>> {
     let (driver, eventfd) = Driver::new(read_buffer_bytes)?;
     let driver = Rc::new(driver);
     glommio::spawn_local(drive(driver.clone(), eventfd)).detach();
+    glommio::spawn_local(expire_deadlines(driver.clone())).detach();
     Ok(driver)
+}
+
+/// Far enough ahead to mean "no deadline" for glommio's timer (which adds it to now).
+const NO_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+/// The deadline task: sleeps on one glommio timer set to the earliest read deadline, and
+/// times out the reads that are due when it fires. It wakes only then, or when a deadline
+/// earlier than all others is armed, so a request costs it nothing.
+async fn expire_deadlines(driver: Rc<Driver>) {
+    let mut timer = Timer::new(NO_DEADLINE);
+    loop {
+        let wait = driver.expire_deadlines().map_or(NO_DEADLINE, |due| {
+            due.saturating_duration_since(Instant::now())
+        });
+        timer.reset(wait);
+        poll_fn(|cx| {
+            if Pin::new(&mut timer).poll(cx).is_ready() || driver.poll_rearm(cx.waker()) {
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        })
+        .await;
+    }
 }
 
 /// The driver task: turns while there is work, yielding between turns; sleeps on the
@@ -168,6 +192,9 @@ impl RingConn {
         match slot.end {
             Some(End::Eof) => Poll::Ready(Ok(0)),
             Some(End::Error(errno)) => Poll::Ready(Err(io::Error::from_raw_os_error(errno))),
+            None if std::mem::take(&mut slot.timed_out) => {
+                Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
+            }
             None => {
                 if let Some(cx) = cx {
                     match &slot.reader {
@@ -186,12 +213,12 @@ impl RingConn {
         if let Poll::Ready(result) = self.poll_take(input, None) {
             return result;
         }
-        let arrived = poll_fn(|cx| self.poll_take(input, Some(cx)));
-        futures_lite::future::or(arrived, async {
-            Timer::new(timeout).await;
-            Err(io::ErrorKind::TimedOut.into())
-        })
-        .await
+        // The driver's deadline task wakes this read if nothing arrives in time.
+        let deadline = Instant::now() + timeout;
+        self.driver
+            .arm_deadline(self.index, self.generation, deadline);
+        let _disarm = Disarm(self);
+        poll_fn(|cx| self.poll_take(input, Some(cx))).await
     }
 
     /// What has arrived, without waiting: `ErrorKind::WouldBlock` when nothing has.
@@ -280,6 +307,17 @@ impl RingConn {
             Some(slot) => sys::shutdown(slot.fd, how),
             None => Ok(()),
         }
+    }
+}
+
+/// Ends a read's deadline however the read ends (it may be dropped: a drain won a race).
+struct Disarm<'a>(&'a RingConn);
+
+impl Drop for Disarm<'_> {
+    fn drop(&mut self) {
+        self.0
+            .driver
+            .disarm_deadline(self.0.index, self.0.generation);
     }
 }
 
