@@ -57,6 +57,37 @@ fn decode(user_data: u64) -> (Option<Op>, u32, u32) {
     (op, (user_data & 0xffff_ffff) as u32, generation)
 }
 
+/// A point in time as whole milliseconds since the driver started, rounded up: a
+/// deadline in 4 bytes (every connection holds two), never early, good for 49 days.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(super) struct Tick(std::num::NonZeroU32);
+
+impl Tick {
+    /// `when`, rounded up: for a deadline.
+    fn at(epoch: Instant, when: Instant) -> Tick {
+        Tick::of(
+            when.saturating_duration_since(epoch)
+                .as_nanos()
+                .div_ceil(1_000_000),
+        )
+    }
+
+    /// `now`, rounded down: a deadline at or before it has passed.
+    fn passed(epoch: Instant, now: Instant) -> Tick {
+        Tick::of(now.saturating_duration_since(epoch).as_millis())
+    }
+
+    fn of(ms: u128) -> Tick {
+        // The epoch is a millisecond before the driver started: no tick is zero.
+        let ms = u32::try_from(ms).unwrap_or(u32::MAX).max(1);
+        Tick(std::num::NonZeroU32::new(ms).unwrap_or(std::num::NonZeroU32::MIN))
+    }
+
+    fn instant(self, epoch: Instant) -> Instant {
+        epoch + std::time::Duration::from_millis(u64::from(self.0.get()))
+    }
+}
+
 /// The multishot receive of a slot.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub(super) enum Recv {
@@ -111,13 +142,14 @@ pub(super) struct Slot {
     pub writer: Option<Waker>,
     /// The connection is gone: cancel what is in flight, close when nothing is.
     pub closing: bool,
-    /// When the read the connection waits on times out; `None` while it is not waiting.
-    pub read_deadline: Option<Instant>,
+    /// When the read the connection waits on times out ([`Tick`]); `None` while it is not
+    /// waiting.
+    pub read_deadline: Option<Tick>,
     /// That deadline passed: the read's next poll reports `TimedOut`.
     pub timed_out: bool,
     /// When this slot's entry in [`Inner::deadlines`] falls due (older entries of the slot
     /// are stale and skipped).
-    pub deadline_entry: Option<Instant>,
+    pub deadline_entry: Option<Tick>,
 }
 
 /// The ring, its buffers and the slots. Fields drop in order: the ring before the buffers.
@@ -139,7 +171,9 @@ pub(super) struct Inner {
     /// (a keep-alive connection's next wait only moves its deadline); an entry that falls
     /// due while the deadline has moved on is put back at the new one. So a request costs
     /// no heap operation, no timer of glommio's and no allocation.
-    deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    deadlines: BinaryHeap<Reverse<(Tick, u32, u32)>>,
+    /// What [`Tick`]s count from.
+    epoch: Instant,
     /// See [`PENDING_READ_BUFFERS`].
     pending_cap: usize,
     /// Capacity of a pending buffer allocated when bytes arrive for an empty slot.
@@ -184,6 +218,9 @@ impl Driver {
             reaped: Vec::with_capacity(256),
             fresh_sends: Vec::new(),
             deadlines: BinaryHeap::new(),
+            epoch: Instant::now()
+                .checked_sub(std::time::Duration::from_millis(1))
+                .unwrap_or_else(Instant::now),
             pending_cap: PENDING_READ_BUFFERS * read_buffer_bytes,
             read_buffer_bytes,
         };
@@ -350,6 +387,7 @@ impl Inner {
 
     /// Sets slot `index`'s read deadline; true if its entry is now the earliest of all.
     fn arm_deadline(&mut self, index: u32, generation: u32, deadline: Instant) -> bool {
+        let deadline = Tick::at(self.epoch, deadline);
         let Some(slot) = self.slot(index, generation) else {
             return false;
         };
@@ -371,9 +409,10 @@ impl Inner {
     /// connection) and puts back entries whose deadline moved later. Returns when the
     /// earliest entry left falls due.
     fn expire_deadlines(&mut self, now: Instant) -> Option<Instant> {
+        let now = Tick::passed(self.epoch, now);
         while let Some(&Reverse((due, index, generation))) = self.deadlines.peek() {
             if due > now {
-                return Some(due);
+                return Some(due.instant(self.epoch));
             }
             self.deadlines.pop();
             let Some(slot) = self.slot(index, generation) else {
