@@ -280,9 +280,11 @@ impl Latency {
 pub struct Stats {
     /// The counters.
     pub counters: Counters,
-    /// Time from a request's handler being called to its response being ready.
+    /// Time from a request's head being parsed to its response being encoded (the parse,
+    /// the handler and the encoding; a pipelined request starts when the one before it
+    /// finished).
     pub service_time: Latency,
-    /// Time a complete request waited before its handler was called.
+    /// Time a request's bytes waited in the input before the shard took the request up.
     pub queue_delay: Latency,
 }
 
