@@ -539,7 +539,7 @@ write_header() {
             "load average at the start $(cut -d' ' -f1-3 /proc/loadavg)."
         echo "Each server alone on CPU $SERVER_CPU (\`taskset -c $SERVER_CPU\`, one worker thread), the generator on CPU $CLIENT_CPU;" \
             "$REPS repetition(s), ${DURATION} s per run (open loop: after ${WARMUP} s of warmup). ringpin runs as users get it:" \
-            "\`examples/hello --cores $SERVER_CPU\`, load shedding on (5 ms target)${HELLO_SOURCE:+, built at $HELLO_SOURCE}. Generators: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), ringpin-load from $LOAD_SOURCE."
+            "\`examples/hello --cores $SERVER_CPU\` (load shedding off, the example's default)${HELLO_SOURCE:+, built at $HELLO_SOURCE}. Generators: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), ringpin-load from $LOAD_SOURCE."
         echo "Command: \`benches/harness/run.sh$([[ $MODE == quick ]] && echo ' --quick') --servers $SERVERS --reps $REPS --duration $DURATION\`."
         echo
     } >"$OUT/header.md"
