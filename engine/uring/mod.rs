@@ -192,7 +192,9 @@ impl RingConn {
         match slot.end {
             Some(End::Eof) => Poll::Ready(Ok(0)),
             Some(End::Error(errno)) => Poll::Ready(Err(io::Error::from_raw_os_error(errno))),
-            None if std::mem::take(&mut slot.timed_out) => {
+            // Only a waiting read (one with `cx`) has an armed deadline: a look without
+            // one (the read's first, the slow lane's) never reports another read's timeout.
+            None if cx.is_some() && std::mem::take(&mut slot.timed_out) => {
                 Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
             }
             None => {
