@@ -155,6 +155,9 @@ pub(super) struct Slot {
 /// The ring, its buffers and the slots. Fields drop in order: the ring before the buffers.
 pub(super) struct Inner {
     ring: IoUring,
+    /// Set up with `DEFER_TASKRUN`: completions are posted only when the shard enters the
+    /// ring with `GETEVENTS`, so every turn enters.
+    deferred: bool,
     buffers: BufRing,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -194,23 +197,44 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    /// Sets up the ring (`COOP_TASKRUN`, else no flags), the provided buffers and the
-    /// eventfd. Reads of up to `read_buffer_bytes` go into one pending buffer.
+    /// Sets up the ring (`SINGLE_ISSUER | DEFER_TASKRUN`, else `COOP_TASKRUN`, else no
+    /// flags), the provided buffers and the eventfd. Reads of up to `read_buffer_bytes` go
+    /// into one pending buffer.
+    ///
+    /// Why `DEFER_TASKRUN` first: with it the kernel signals the eventfd from the sender's
+    /// side, when it queues the completion's work. With `COOP_TASKRUN` the completion, and
+    /// so the signal, waits until the shard thread runs its task work; under an open-loop
+    /// load (46k req/s on the project's 2-vCPU VM) the shard then slept, now and again,
+    /// with requests in its sockets, and the whole server stalled for 2-47 ms. Which wakeup
+    /// went missing is not established; `DEFER_TASKRUN` showed no such stall, and costs the
+    /// same closed-loop and pipelined (docs/performance.md, "Open-loop stalls").
     pub(crate) fn new(read_buffer_bytes: usize) -> io::Result<(Driver, glommio::io::BufferedFile)> {
-        let ring = IoUring::builder()
+        let (ring, deferred) = match IoUring::builder()
             .setup_cqsize(4 * RING_ENTRIES)
-            .setup_coop_taskrun()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
             .build(RING_ENTRIES)
-            .or_else(|_| {
-                IoUring::builder()
+        {
+            Ok(ring) => (ring, true),
+            Err(_) => {
+                let ring = IoUring::builder()
                     .setup_cqsize(4 * RING_ENTRIES)
+                    .setup_coop_taskrun()
                     .build(RING_ENTRIES)
-            })?;
+                    .or_else(|_| {
+                        IoUring::builder()
+                            .setup_cqsize(4 * RING_ENTRIES)
+                            .build(RING_ENTRIES)
+                    })?;
+                (ring, false)
+            }
+        };
         let buffers = BufRing::register(&ring, BUFFER_GROUP, BUFFER_COUNT, BUFFER_BYTES)?;
         let (eventfd, file) = sys::eventfd()?;
         ring.submitter().register_eventfd(eventfd)?;
         let inner = Inner {
             ring,
+            deferred,
             buffers,
             slots: Vec::new(),
             free: Vec::new(),
@@ -310,8 +334,9 @@ impl Driver {
         let queued = submission.len();
         let overflow = submission.cq_overflow();
         drop(submission);
-        if queued > 0 || overflow {
-            match inner.ring.submit() {
+        if queued > 0 || overflow || inner.deferred {
+            // GETEVENTS also flushes an overflowed completion queue (`submit` set it then).
+            match sys::enter(&inner.ring, queued, inner.deferred || overflow) {
                 Ok(_) => {}
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
                 Err(e) => return Err(e),

@@ -35,7 +35,7 @@ pub(crate) use driver::Driver;
 use driver::{End, Recv, Send};
 
 /// Oldest kernel with everything the ring uses: multishot receive (6.0), provided-buffer
-/// rings and `COOP_TASKRUN` (5.19).
+/// rings and `COOP_TASKRUN` (5.19). From 6.1 the ring is set up with `DEFER_TASKRUN`.
 const MIN_KERNEL: (u32, u32) = (6, 0);
 
 /// How long the driver pauses after its ring failed in a way it cannot retry at once.
@@ -277,7 +277,8 @@ impl RingConn {
     /// Whether bytes have arrived that the connection has not taken, wherever they are: in
     /// the slot, still in the socket, or in a completion the driver has not reaped. The
     /// peek is a system call, and leaving it runs the kernel's pending task work (a
-    /// receive completing into the ring); the turn after it reaps that completion.
+    /// receive completing into the ring); the turn after it reaps that completion (on a
+    /// `DEFER_TASKRUN` ring the turn's own enter runs that work).
     pub(crate) fn input_waiting(&self) -> bool {
         let fd = match self
             .driver

@@ -33,6 +33,22 @@ pub(super) unsafe fn push(ring: &mut IoUring, entry: &Entry) -> bool {
     unsafe { ring.submission().push(entry) }.is_ok()
 }
 
+/// `io_uring_enter` submitting `to_submit` entries, with `GETEVENTS` when `reap` (what a
+/// `DEFER_TASKRUN` ring needs to post its completions), never waiting for one.
+pub(super) fn enter(ring: &IoUring, to_submit: usize, reap: bool) -> io::Result<usize> {
+    /// `IORING_ENTER_GETEVENTS` (linux/io_uring.h); libc does not export it.
+    const IORING_ENTER_GETEVENTS: u32 = 1;
+    let flags = if reap { IORING_ENTER_GETEVENTS } else { 0 };
+    let to_submit = u32::try_from(to_submit).unwrap_or(u32::MAX);
+    // SAFETY: no argument struct is passed (`None`), so the kernel reads no user memory
+    // besides the rings the submitter already maps; every queued entry's buffers are kept
+    // alive by its slot until its completion (the contract of `push`).
+    unsafe {
+        ring.submitter()
+            .enter::<libc::sigset_t>(to_submit, 0, flags, None)
+    }
+}
+
 /// Takes an accepted socket away from glommio: a duplicate descriptor the own ring owns
 /// (glommio's `TcpStream` cannot give its descriptor up; dropping it closes the original).
 pub(super) fn take_socket(socket: &impl AsRawFd) -> io::Result<OwnedFd> {
