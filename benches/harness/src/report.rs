@@ -41,8 +41,9 @@ pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
          - **p50 / p99 / p99.9**: ringpin-load, open loop at a fixed rate, latency from each \
          request's intended send time, in µs. † the rate is above this server's own \
          closed-loop peak, so it is overloaded and the figures are queueing time. \
-         ‡ the generator itself fell behind its schedule (p99 send lag above 1 ms: its core \
-         was busy), so part of the latency is the generator's. * ringpin-load did not hold the rate (achieved < 98 %), or some requests failed \
+         ‡ requests went out late (p99 send lag above 1 ms): either the generator's core was \
+         busy, or every connection was waiting on the server (a server that stalls shows this \
+         way too), so part of the latency may be the generator's. * ringpin-load did not hold the rate (achieved < 98 %), or some requests failed \
          or got a non-2xx answer (see the runs).\n\
          - **idle KiB/conn**: growth of the server's VmRSS over ",
     );
