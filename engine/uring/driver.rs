@@ -731,3 +731,23 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The setup decides the tail under open-loop load (see `Driver::new`): a kernel that
+    /// has `DEFER_TASKRUN` (6.1+) must get it, not the `COOP_TASKRUN` fallback.
+    #[test]
+    fn a_kernel_with_defer_taskrun_gets_it() {
+        let deferred = glommio::LocalExecutorBuilder::default()
+            .make()
+            .expect("an executor")
+            .run(async {
+                let (driver, _eventfd) = Driver::new(4096).expect("the own ring");
+                let inner = driver.inner.borrow();
+                inner.deferred
+            });
+        assert_eq!(deferred, crate::preflight::kernel_at_least((6, 1)));
+    }
+}
