@@ -199,8 +199,8 @@ pub(crate) struct Driver {
 
 impl Driver {
     /// Sets up the ring (`SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG`, else
-    /// `COOP_TASKRUN`, else no flags), the provided buffers and the eventfd. Reads of up to `read_buffer_bytes` go
-    /// into one pending buffer.
+    /// `COOP_TASKRUN`, else no flags), the provided buffers and the eventfd. Reads of up to
+    /// `read_buffer_bytes` go into one pending buffer.
     ///
     /// Why `DEFER_TASKRUN` first: with it the kernel signals the eventfd from the sender's
     /// side, when it queues the completion's work. With `COOP_TASKRUN` the completion, and
@@ -208,7 +208,7 @@ impl Driver {
     /// load (46k req/s on the project's 2-vCPU VM) the shard then slept, now and again,
     /// with requests in its sockets, and the whole server stalled for 2-47 ms. Which wakeup
     /// went missing is not established; `DEFER_TASKRUN` showed no such stall, and costs the
-    /// same closed-loop and pipelined (docs/performance.md, "Open-loop stalls").
+    /// same closed-loop and pipelined (docs/performance.md, "Session 5: the open-loop stalls").
     pub(crate) fn new(read_buffer_bytes: usize) -> io::Result<(Driver, glommio::io::BufferedFile)> {
         let (ring, deferred) = match IoUring::builder()
             .setup_cqsize(4 * RING_ENTRIES)
@@ -379,12 +379,11 @@ impl Driver {
         // waits for the next enter, and more work arriving meanwhile does not signal the
         // eventfd. `TASKRUN_FLAG` says when work is left, so the driver goes round instead
         // of sleeping (without it, 1,000 slow clients stalled the shard for 1.5 s).
-        let pending = inner.deferred && inner.ring.submission().taskrun();
-        Ok(any
-            || queued > 0
-            || pending
-            || !inner.ring.submission().is_empty()
-            || !inner.backlog.is_empty())
+        let submission = inner.ring.submission();
+        let pending = inner.deferred && submission.taskrun();
+        let unsubmitted = !submission.is_empty();
+        drop(submission);
+        Ok(any || queued > 0 || pending || unsubmitted || !inner.backlog.is_empty())
     }
 }
 
