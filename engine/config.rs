@@ -62,6 +62,61 @@ pub struct Config {
     pub idle_buffer_release: Duration,
     /// Which I/O path carries connections; see [`IoBackend`]. Default `Auto`.
     pub io: IoBackend,
+    /// How the own ring is set up; see [`RingSetup`]. Default `Auto`.
+    pub ring_setup: RingSetup,
+}
+
+/// How a shard's own io_uring posts its completions, which decides how a parked shard is
+/// woken (docs/performance.md, "The lost wakeup"). Whatever is chosen, a shard proves at
+/// startup that a completion wakes it promptly (the wake probe) before it accepts; a setup
+/// that fails the probe is not used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RingSetup {
+    /// `CoopTaskrun`, then `Interrupt`, the first whose wake probe passes; with
+    /// [`IoBackend::Auto`], glommio's sockets if none does. The default.
+    #[default]
+    Auto,
+    /// `SINGLE_ISSUER | COOP_TASKRUN | TASKRUN_FLAG`: a completion is task work queued
+    /// without an IPI; the kernel wakes the shard if it sleeps, and the shard runs the work
+    /// at its next system call if it is running. The default's first choice.
+    CoopTaskrun,
+    /// No task-run flags: a completion interrupts the shard (an IPI if it is running).
+    /// Correct on every kernel; costs an interruption per completion batch.
+    Interrupt,
+    /// `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG`: completions wait for the shard's
+    /// next enter; a parked shard relies on the kernel signalling the ring's eventfd when
+    /// such work is queued, which some builds defer to an RCU callback (~14 ms on the
+    /// project's AMD EPYC VM, 6.18.44). Opt-in, and only kept where the probe passes.
+    DeferTaskrun,
+}
+
+impl RingSetup {
+    /// The name used by `RINGPIN_RING_SETUP`, the logs and the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            RingSetup::Auto => "auto",
+            RingSetup::CoopTaskrun => "coop",
+            RingSetup::Interrupt => "interrupt",
+            RingSetup::DeferTaskrun => "defer",
+        }
+    }
+}
+
+impl std::str::FromStr for RingSetup {
+    type Err = String;
+
+    /// `auto`, `coop`, `interrupt` or `defer` (what `RINGPIN_RING_SETUP` takes).
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "auto" | "" => Ok(RingSetup::Auto),
+            "coop" => Ok(RingSetup::CoopTaskrun),
+            "interrupt" => Ok(RingSetup::Interrupt),
+            "defer" => Ok(RingSetup::DeferTaskrun),
+            other => Err(format!(
+                "unknown ring setup {other:?}: auto, coop, interrupt or defer"
+            )),
+        }
+    }
 }
 
 /// Which I/O path carries a shard's connections. Accepting always uses glommio's listener.
@@ -112,6 +167,7 @@ impl Default for Config {
             shedding: None,
             idle_buffer_release: Duration::ZERO,
             io: IoBackend::Auto,
+            ring_setup: RingSetup::Auto,
         }
     }
 }
@@ -162,6 +218,12 @@ impl Config {
     /// Turns adaptive load shedding on with `shedding`.
     pub fn with_shedding(mut self, shedding: Shedding) -> Self {
         self.shedding = Some(shedding);
+        self
+    }
+
+    /// Sets [`Config::ring_setup`].
+    pub fn with_ring_setup(mut self, setup: RingSetup) -> Self {
+        self.ring_setup = setup;
         self
     }
 

@@ -89,7 +89,9 @@ mod timeouts;
 mod uring;
 
 pub use body::RequestBody;
-pub use config::{Config, IoBackend, Limits, Shedding, Timeouts, HEADER_CAPACITY, HEAD_CAPACITY};
+pub use config::{
+    Config, IoBackend, Limits, RingSetup, Shedding, Timeouts, HEADER_CAPACITY, HEAD_CAPACITY,
+};
 pub use cpus::{affinity_mask, online_cpus, parse_cpu_list};
 pub use encode::reason_phrase;
 pub use error::RequestError;

@@ -295,6 +295,9 @@ pub struct ShardSnapshot {
     pub shard: usize,
     /// The CPU it is pinned to.
     pub cpu: usize,
+    /// The I/O path it runs: `ring-coop`, `ring-interrupt`, `ring-defer` (the own ring
+    /// and its setup) or `glommio`; `unknown` before the shard set it.
+    pub io_path: &'static str,
     /// What it had published.
     pub stats: Stats,
 }
@@ -321,6 +324,8 @@ struct Published {
 struct Slot {
     shard: usize,
     cpu: usize,
+    /// The I/O path the shard runs (`ringpin_shard_info{io=..}`); set once at startup.
+    io_path: Mutex<&'static str>,
     published: Mutex<Published>,
 }
 
@@ -372,6 +377,7 @@ impl Metrics {
                 let slot = Arc::new(Slot {
                     shard,
                     cpu,
+                    io_path: Mutex::new("unknown"),
                     published: Mutex::new(Published {
                         counters: Counters::default(),
                         service: new_histogram(),
@@ -440,6 +446,7 @@ impl Metrics {
             shards.push(ShardSnapshot {
                 shard: slot.shard,
                 cpu: slot.cpu,
+                io_path: *slot.io_path.lock().unwrap_or_else(PoisonError::into_inner),
                 stats,
             });
         }
@@ -506,6 +513,16 @@ impl fmt::Debug for ShardMetrics {
 }
 
 impl ShardMetrics {
+    /// Records the I/O path the shard runs (shown as `ringpin_shard_info{io=..}`).
+    pub fn set_io_path(&self, path: &'static str) {
+        *self
+            .local
+            .slot
+            .io_path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = path;
+    }
+
     fn count(&self, f: impl FnOnce(&mut Counters)) {
         f(&mut self.local.counters.borrow_mut());
     }
@@ -625,9 +642,21 @@ impl MetricsSnapshot {
             .collect();
 
         let name = "ringpin_shard_info";
-        out.family(name, "gauge", "Always 1: the CPU each shard is pinned to.");
+        out.family(
+            name,
+            "gauge",
+            "Always 1: the CPU each shard is pinned to and the I/O path it runs.",
+        );
         for (id, s) in &shards {
-            out.sample(name, &[("shard", id), ("cpu", &s.cpu.to_string())], 1);
+            out.sample(
+                name,
+                &[
+                    ("shard", id),
+                    ("cpu", &s.cpu.to_string()),
+                    ("io", s.io_path),
+                ],
+                1,
+            );
         }
         for (name, help, value) in SHARD_FAMILIES {
             let kind = if name.ends_with("_total") {

@@ -15,7 +15,7 @@ use glommio::timer::Timer;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::access_log;
-use crate::config::{Config, IoBackend, Limits, Shedding, Timeouts};
+use crate::config::{Config, IoBackend, Limits, RingSetup, Shedding, Timeouts};
 use crate::conn::serve_conn;
 use crate::date;
 use crate::diag;
@@ -241,7 +241,7 @@ where
         date::refresh();
         let listener_fd = listener.as_raw_fd();
         let listener = sys::into_glommio_listener(listener);
-        let ring = match start_ring(&config) {
+        let ring = match start_ring(&config, info.id).await {
             Ok(ring) => ring,
             Err(e) => {
                 let _ = ready.send(Err(std::io::Error::other(format!(
@@ -252,10 +252,12 @@ where
             }
         };
         let handler = Rc::new(factory(&info));
+        let shard_metrics = metrics.register_shard(info.id, info.cpu);
+        shard_metrics.set_io_path(io_path_name(ring.as_ref().map(|(_, setup)| *setup)));
         let ctx = Rc::new(ShardCtx::new(
             &config,
-            metrics.register_shard(info.id, info.cpu),
-            ring,
+            shard_metrics,
+            ring.map(|(driver, _)| driver),
         ));
         glommio::spawn_local(watch_clock(ctx.clone(), stop)).detach();
         if let Some(settings) = config.shedding.clone() {
@@ -283,21 +285,49 @@ where
     });
 }
 
-/// The shard's own ring as `config.io` asks: with `Auto`, a ring that cannot be set up
-/// means glommio's sockets and one warning per process; with `Ring`, an error.
-fn start_ring(config: &Config) -> std::io::Result<Option<Rc<Driver>>> {
+/// The I/O path a shard runs, as the logs and `ringpin_shard_info{io=..}` name it.
+pub(crate) fn io_path_name(setup: Option<RingSetup>) -> &'static str {
+    match setup {
+        None => "glommio",
+        Some(RingSetup::CoopTaskrun) => "ring-coop",
+        Some(RingSetup::Interrupt) => "ring-interrupt",
+        Some(RingSetup::DeferTaskrun) => "ring-defer",
+        Some(RingSetup::Auto) => "ring",
+    }
+}
+
+/// The shard's own ring as `config.io` and `config.ring_setup` ask, admitted by its wake
+/// probe: with `Auto`, no usable setup means glommio's sockets and one warning per process;
+/// with `Ring`, an error. Returns the driver and the setup it runs.
+async fn start_ring(
+    config: &Config,
+    shard: usize,
+) -> std::io::Result<Option<(Rc<Driver>, RingSetup)>> {
     static WARNED: AtomicBool = AtomicBool::new(false);
+    static TOLD: AtomicBool = AtomicBool::new(false);
     if config.io == IoBackend::Glommio {
         return Ok(None);
     }
-    match uring::start(config.limits.clamped().read_buffer_bytes) {
-        Ok(driver) => Ok(Some(driver)),
-        Err(e) if config.io == IoBackend::Ring => Err(e),
-        Err(e) => {
+    match uring::start(config.limits.clamped().read_buffer_bytes, config.ring_setup).await {
+        Ok(started) => {
+            if !TOLD.swap(true, Ordering::Relaxed) {
+                log::info!(
+                    "shard {shard}: own io_uring, {} setup (wake probe: median {:?}, max {:?})",
+                    started.setup.name(),
+                    started.report.median(),
+                    started.report.max()
+                );
+            }
+            Ok(Some((started.driver, started.setup)))
+        }
+        Err(refused) if config.io == IoBackend::Ring => {
+            Err(std::io::Error::other(refused.to_string()))
+        }
+        Err(refused) => {
             if !WARNED.swap(true, Ordering::Relaxed) {
                 log::warn!(
-                    "own io_uring unavailable ({e}); connections use glommio's sockets \
-                     (needs kernel 6.0+: multishot receive, provided buffer rings)"
+                    "shard {shard}: own io_uring not used ({refused}); connections use \
+                     glommio's sockets (docs/operations.md, \"The wake probe\")"
                 );
             }
             Ok(None)

@@ -18,6 +18,7 @@ fn us(n: u64) -> Duration {
 fn two_busy_shards(metrics: &Metrics) {
     let a = metrics.register_shard(0, 2);
     let b = metrics.register_shard(1, 3);
+    b.set_io_path("ring-coop");
     for n in 1..=1000 {
         a.request_done(200, 100, 1000, us(n), us(1));
     }
@@ -277,7 +278,17 @@ fn prometheus_text_parses_and_holds_the_numbers() {
 
     let v = |name, labels: &[(&str, &str)]| value(&samples, name, labels);
     assert_eq!(
-        v("ringpin_shard_info", &[("shard", "1"), ("cpu", "3")]),
+        v(
+            "ringpin_shard_info",
+            &[("shard", "1"), ("cpu", "3"), ("io", "ring-coop")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            "ringpin_shard_info",
+            &[("shard", "0"), ("cpu", "2"), ("io", "unknown")]
+        ),
         1.0
     );
     let requests = "ringpin_requests_total";

@@ -14,6 +14,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::buf_ring::BufRing;
 use super::sys;
+use crate::config::RingSetup;
 
 /// Submission queue entries; the completion queue gets four times as many (a completion
 /// queue that overflows costs a slow path, not a lost completion: `IORING_FEAT_NODROP`).
@@ -159,6 +160,11 @@ pub(super) struct Inner {
     /// ring with `GETEVENTS`, so every turn enters, and a turn that leaves kernel work
     /// pending (`IORING_SQ_TASKRUN`) is followed by another.
     deferred: bool,
+    /// Set up with `TASKRUN_FLAG` (`DEFER_TASKRUN` or `COOP_TASKRUN`): the kernel raises
+    /// `IORING_SQ_TASKRUN` while completion work waits for this thread, and a turn that
+    /// sees it enters with `GETEVENTS` to run that work instead of waiting for the next
+    /// system call the executor happens to make.
+    taskrun_flag: bool,
     buffers: BufRing,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -195,48 +201,45 @@ pub(crate) struct Driver {
     rearm: Cell<bool>,
     /// The deadline task while it sleeps.
     deadline_task: Cell<Option<Waker>>,
+    /// The shard gave this ring up (its wake probe failed): the tasks end.
+    stopped: Cell<bool>,
 }
 
 impl Driver {
-    /// Sets up the ring (`SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG`, else
-    /// `COOP_TASKRUN`, else no flags), the provided buffers and the eventfd. Reads of up to
-    /// `read_buffer_bytes` go into one pending buffer.
-    ///
-    /// Why `DEFER_TASKRUN` first: with it the kernel signals the eventfd from the sender's
-    /// side, when it queues the completion's work. With `COOP_TASKRUN` the completion, and
-    /// so the signal, waits until the shard thread runs its task work; under an open-loop
-    /// load (46k req/s on the project's 2-vCPU VM) the shard then slept, now and again,
-    /// with requests in its sockets, and the whole server stalled for 2-47 ms. Which wakeup
-    /// went missing is not established; `DEFER_TASKRUN` showed no such stall, and costs the
-    /// same closed-loop and pipelined (docs/performance.md, "Session 5: the open-loop stalls").
-    pub(crate) fn new(read_buffer_bytes: usize) -> io::Result<(Driver, glommio::io::BufferedFile)> {
-        let (ring, deferred) = match IoUring::builder()
-            .setup_cqsize(4 * RING_ENTRIES)
-            .setup_single_issuer()
-            .setup_defer_taskrun()
-            .setup_taskrun_flag()
-            .build(RING_ENTRIES)
-        {
-            Ok(ring) => (ring, true),
-            Err(_) => {
-                let ring = IoUring::builder()
-                    .setup_cqsize(4 * RING_ENTRIES)
-                    .setup_coop_taskrun()
-                    .build(RING_ENTRIES)
-                    .or_else(|_| {
-                        IoUring::builder()
-                            .setup_cqsize(4 * RING_ENTRIES)
-                            .build(RING_ENTRIES)
-                    })?;
-                (ring, false)
+    /// Sets up the ring as `setup` says (a concrete one, not `Auto`), the provided
+    /// buffers and the eventfd. Reads of up to `read_buffer_bytes` go into one pending
+    /// buffer. Whether the setup's wakeup works on this host is the wake probe's question
+    /// (`super::probe`), not this function's.
+    pub(crate) fn new(
+        read_buffer_bytes: usize,
+        setup: RingSetup,
+    ) -> io::Result<(Driver, glommio::io::BufferedFile)> {
+        let mut builder = IoUring::builder();
+        builder.setup_cqsize(4 * RING_ENTRIES);
+        match setup {
+            RingSetup::DeferTaskrun => {
+                builder
+                    .setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag();
             }
-        };
+            RingSetup::CoopTaskrun => {
+                builder
+                    .setup_single_issuer()
+                    .setup_coop_taskrun()
+                    .setup_taskrun_flag();
+            }
+            RingSetup::Interrupt | RingSetup::Auto => {}
+        }
+        let ring = builder.build(RING_ENTRIES)?;
+        let deferred = setup == RingSetup::DeferTaskrun;
         let buffers = BufRing::register(&ring, BUFFER_GROUP, BUFFER_COUNT, BUFFER_BYTES)?;
         let (eventfd, file) = sys::eventfd()?;
         ring.submitter().register_eventfd(eventfd)?;
         let inner = Inner {
             ring,
             deferred,
+            taskrun_flag: matches!(setup, RingSetup::DeferTaskrun | RingSetup::CoopTaskrun),
             buffers,
             slots: Vec::new(),
             free: Vec::new(),
@@ -256,6 +259,7 @@ impl Driver {
             task: Cell::new(None),
             rearm: Cell::new(false),
             deadline_task: Cell::new(None),
+            stopped: Cell::new(false),
         };
         Ok((driver, file))
     }
@@ -267,6 +271,22 @@ impl Driver {
     /// and their sockets would stay open.
     pub(crate) fn close_all(&self) {
         self.inner.borrow_mut().close_all();
+    }
+
+    /// Ends the driver and deadline tasks (the ring closes when the last handle drops).
+    pub(super) fn stop(&self) {
+        self.stopped.set(true);
+        self.close_all();
+        self.wake();
+        self.rearm.set(true);
+        if let Some(task) = self.deadline_task.take() {
+            task.wake();
+        }
+    }
+
+    /// Whether [`Driver::stop`] was called.
+    pub(super) fn is_stopped(&self) -> bool {
+        self.stopped.get()
     }
 
     /// Tells the driver task that SQEs wait for its next turn.
@@ -335,10 +355,13 @@ impl Driver {
         let submission = inner.ring.submission();
         let queued = submission.len();
         let overflow = submission.cq_overflow();
+        let work_waiting = inner.taskrun_flag && submission.taskrun();
         drop(submission);
-        if queued > 0 || overflow || inner.deferred {
-            // GETEVENTS also flushes an overflowed completion queue (`submit` set it then).
-            match sys::enter(&inner.ring, queued, inner.deferred || overflow) {
+        let reap = inner.deferred || overflow || work_waiting;
+        if queued > 0 || reap {
+            // GETEVENTS also flushes an overflowed completion queue (`submit` set it then),
+            // and runs the task work that posts completions.
+            match sys::enter(&inner.ring, queued, reap) {
                 Ok(_) => {}
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
                 Err(e) => return Err(e),
@@ -378,9 +401,10 @@ impl Driver {
         // A `DEFER_TASKRUN` enter runs a bounded batch of the kernel's pending work; the rest
         // waits for the next enter, and more work arriving meanwhile does not signal the
         // eventfd. `TASKRUN_FLAG` says when work is left, so the driver goes round instead
-        // of sleeping (without it, 1,000 slow clients stalled the shard for 1.5 s).
+        // of sleeping (without it, 1,000 slow clients stalled the shard for 1.5 s). On a
+        // `COOP_TASKRUN` ring the flag says the same of work queued since the enter.
         let submission = inner.ring.submission();
-        let pending = inner.deferred && submission.taskrun();
+        let pending = inner.taskrun_flag && submission.taskrun();
         let unsubmitted = !submission.is_empty();
         drop(submission);
         Ok(any || queued > 0 || pending || unsubmitted || !inner.backlog.is_empty())
@@ -746,18 +770,27 @@ impl Inner {
 mod tests {
     use super::*;
 
-    /// The setup decides the tail under open-loop load (see `Driver::new`): a kernel that
-    /// has `DEFER_TASKRUN` (6.1+) must get it, not the `COOP_TASKRUN` fallback.
+    /// Every concrete setup builds on a 6.1+ kernel (DEFER_TASKRUN's floor), and records
+    /// whether completions are deferred, which decides whether every turn enters.
     #[test]
-    fn a_kernel_with_defer_taskrun_gets_it() {
-        let deferred = glommio::LocalExecutorBuilder::default()
-            .make()
-            .expect("an executor")
-            .run(async {
-                let (driver, _eventfd) = Driver::new(4096).expect("the own ring");
-                let inner = driver.inner.borrow();
-                inner.deferred
-            });
-        assert_eq!(deferred, crate::preflight::kernel_at_least((6, 1)));
+    fn each_setup_builds_and_records_deferral() {
+        if !crate::preflight::kernel_at_least((6, 1)) {
+            return;
+        }
+        for setup in [
+            RingSetup::CoopTaskrun,
+            RingSetup::Interrupt,
+            RingSetup::DeferTaskrun,
+        ] {
+            let deferred = glommio::LocalExecutorBuilder::default()
+                .make()
+                .expect("an executor")
+                .run(async move {
+                    let (driver, _eventfd) = Driver::new(4096, setup).expect("the own ring");
+                    let inner = driver.inner.borrow();
+                    inner.deferred
+                });
+            assert_eq!(deferred, setup == RingSetup::DeferTaskrun, "{setup:?}");
+        }
     }
 }

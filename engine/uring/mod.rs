@@ -16,6 +16,7 @@
 
 mod buf_ring;
 mod driver;
+mod probe;
 mod sys;
 
 use std::future::{poll_fn, Future};
@@ -31,11 +32,13 @@ use bytes::BytesMut;
 use glommio::io::BufferedFile;
 use glommio::timer::Timer;
 
+use crate::config::RingSetup;
+
 pub(crate) use driver::Driver;
 use driver::{End, Recv, Send};
 
 /// Oldest kernel with everything the ring uses: multishot receive (6.0), provided-buffer
-/// rings and `COOP_TASKRUN` (5.19). From 6.1 the ring is set up with `DEFER_TASKRUN`.
+/// rings and `COOP_TASKRUN` (5.19). `DEFER_TASKRUN`, opt-in, needs 6.1.
 const MIN_KERNEL: (u32, u32) = (6, 0);
 
 /// How long the driver pauses after its ring failed in a way it cannot retry at once.
@@ -44,24 +47,83 @@ const TURN_ERROR_BACKOFF: Duration = Duration::from_millis(10);
 /// An 8-byte read of the driver's eventfd on glommio's ring.
 type EventfdRead<'a> = dyn Future<Output = glommio::Result<glommio::io::ReadResult, ()>> + 'a;
 
-/// Sets up the calling shard's ring and spawns its driver task on the current executor.
-pub(crate) fn start(read_buffer_bytes: usize) -> io::Result<Rc<Driver>> {
+/// The own ring a shard runs, with the setup it runs and the wake probe that admitted it.
+pub(crate) struct Started {
+    pub driver: Rc<Driver>,
+    pub setup: RingSetup,
+    pub report: probe::WakeReport,
+}
+
+/// Why no ring setup could be used: each one tried, with what went wrong.
+#[derive(Debug)]
+pub(crate) struct Refused(pub Vec<(RingSetup, String)>);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (setup, why)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {why}", setup.name())?;
+        }
+        Ok(())
+    }
+}
+
+/// The setups `Auto` tries, in order. `COOP_TASKRUN` first: the kernel wakes a sleeping
+/// shard when it queues the completion's task work, and a running shard runs that work at
+/// its next system call (docs/performance.md, "The lost wakeup"); no flags next, where a
+/// completion interrupts the shard. `DEFER_TASKRUN` is not among them: a parked shard
+/// depends on an eventfd signal the kernel may defer to an RCU callback.
+const AUTO_ORDER: [RingSetup; 2] = [RingSetup::CoopTaskrun, RingSetup::Interrupt];
+
+/// Sets up the calling shard's ring, spawns its driver tasks on the current executor, and
+/// proves with the wake probe that a completion wakes the parked shard promptly. `setup`
+/// `Auto` tries [`AUTO_ORDER`]; a concrete setup is the only one tried.
+pub(crate) async fn start(read_buffer_bytes: usize, setup: RingSetup) -> Result<Started, Refused> {
     // A 5.19 kernel sets the ring and buffer ring up but refuses each multishot receive
     // (EINVAL): decide here, not per connection.
     if !crate::preflight::kernel_at_least(MIN_KERNEL) {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
+        return Err(Refused(vec![(
+            setup,
             format!(
                 "multishot receive needs Linux {}.{}+",
                 MIN_KERNEL.0, MIN_KERNEL.1
             ),
-        ));
+        )]));
     }
-    let (driver, eventfd) = Driver::new(read_buffer_bytes)?;
-    let driver = Rc::new(driver);
-    glommio::spawn_local(drive(driver.clone(), eventfd)).detach();
-    glommio::spawn_local(expire_deadlines(driver.clone())).detach();
-    Ok(driver)
+    let order: &[RingSetup] = match setup {
+        RingSetup::Auto => &AUTO_ORDER,
+        RingSetup::CoopTaskrun => &[RingSetup::CoopTaskrun],
+        RingSetup::Interrupt => &[RingSetup::Interrupt],
+        RingSetup::DeferTaskrun => &[RingSetup::DeferTaskrun],
+    };
+    let mut refused = Vec::new();
+    for &candidate in order {
+        let (driver, eventfd) = match Driver::new(read_buffer_bytes, candidate) {
+            Ok(made) => made,
+            Err(e) => {
+                refused.push((candidate, format!("setup failed: {e}")));
+                continue;
+            }
+        };
+        let driver = Rc::new(driver);
+        glommio::spawn_local(drive(driver.clone(), eventfd)).detach();
+        glommio::spawn_local(expire_deadlines(driver.clone())).detach();
+        match probe::probe(&driver).await {
+            Ok(report) if report.passed() => {
+                return Ok(Started {
+                    driver,
+                    setup: candidate,
+                    report,
+                })
+            }
+            Ok(report) => refused.push((candidate, format!("wake probe failed ({report})"))),
+            Err(e) => refused.push((candidate, format!("wake probe could not run: {e}"))),
+        }
+        driver.stop();
+    }
+    Err(Refused(refused))
 }
 
 /// Far enough ahead to mean "no deadline" for glommio's timer (which adds it to now).
@@ -72,7 +134,7 @@ const NO_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 /// earlier than all others is armed, so a request costs it nothing.
 async fn expire_deadlines(driver: Rc<Driver>) {
     let mut timer = Timer::new(NO_DEADLINE);
-    loop {
+    while !driver.is_stopped() {
         let wait = driver.expire_deadlines().map_or(NO_DEADLINE, |due| {
             due.saturating_duration_since(Instant::now())
         });
@@ -88,12 +150,13 @@ async fn expire_deadlines(driver: Rc<Driver>) {
 }
 
 /// The driver task: turns while there is work, yielding between turns; sleeps on the
-/// eventfd when a turn found nothing. Runs until the shard's executor is dropped.
+/// eventfd when a turn found nothing. Runs until the driver is stopped or the shard's
+/// executor is dropped.
 async fn drive(driver: Rc<Driver>, eventfd: BufferedFile) {
     // One eventfd read at a time, kept across turns: dropping one in flight could let it
     // swallow the signal the next one waits for.
     let mut signal: Option<Pin<Box<EventfdRead<'_>>>> = None;
-    loop {
+    while !driver.is_stopped() {
         match driver.turn() {
             Ok(true) => {
                 futures_lite::future::yield_now().await;

@@ -9,7 +9,8 @@ use clap::Parser;
 use ringpin::access_log::{self, LogFormat};
 use ringpin::metrics::MetricsHandlerExt;
 use ringpin::{
-    parse_cpu_list, Config, Handler, HandlerExt, IoBackend, Server, ShardInfo, Shedding, Timeouts,
+    parse_cpu_list, Config, Handler, HandlerExt, IoBackend, RingSetup, Server, ShardInfo, Shedding,
+    Timeouts,
 };
 
 /// Where to listen and on which CPUs.
@@ -62,6 +63,10 @@ pub struct ServeArgs {
     /// sockets), `ring` or `glommio`.
     #[arg(long, env = "RINGPIN_IO", default_value = "auto")]
     pub io: IoBackend,
+    /// How the own ring is set up: `auto` (`coop`, then `interrupt`, the first whose
+    /// startup wake probe passes), `coop`, `interrupt` or `defer`.
+    #[arg(long, env = "RINGPIN_RING_SETUP", default_value = "auto")]
+    pub ring_setup: RingSetup,
 }
 
 fn parse_log_format(value: &str) -> Result<Option<LogFormat>, String> {
@@ -90,7 +95,8 @@ impl ServeArgs {
             })
             .with_max_connections_per_shard(self.max_connections)
             .with_handshake_settle(Duration::from_millis(self.handshake_settle_ms))
-            .with_io(self.io);
+            .with_io(self.io)
+            .with_ring_setup(self.ring_setup);
         config.cpus = self.cores.clone();
         if self.max_requests > 0 {
             config = config.with_max_requests_per_connection(self.max_requests);

@@ -1,0 +1,144 @@
+//! The wake probe: before a shard accepts, proves that a completion on its ring wakes it.
+//!
+//! Why: a parked shard sleeps in glommio's ring, and learns of the own ring's completions
+//! only through the eventfd registered with it. Whether the kernel signals that eventfd
+//! promptly depends on the ring's setup and on the kernel build: on the project's AMD EPYC
+//! VM (6.18.44) a `DEFER_TASKRUN` ring signals it from an RCU callback, after a grace
+//! period (~14 ms), and every request on an idle connection waited that long while every
+//! test passed (docs/performance.md, "The lost wakeup"). So the shard measures the real
+//! path: a loopback socket on the ring, a thread that writes to its peer while the shard is
+//! parked, and the time from that write to the read's wake.
+
+use std::io;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use super::{Driver, RingConn};
+
+/// Rounds of write-and-wake; the verdict is on their median and maximum.
+const ROUNDS: usize = 7;
+/// How long the writer waits after the shard starts reading, so that the shard has parked
+/// (its executor has nothing else to do at startup) before the byte arrives.
+const PARK_PAUSE: Duration = Duration::from_millis(2);
+/// A median wake above this fails the probe. A working wake takes tens of microseconds;
+/// the lost one of a `DEFER_TASKRUN` ring on the 6.18.44 VM took 5-25 ms. Generous, so a
+/// busy host at startup does not fail a working path.
+const MEDIAN_BOUND: Duration = Duration::from_millis(2);
+/// Any single wake above this fails the probe.
+const MAX_BOUND: Duration = Duration::from_millis(50);
+/// How long a round waits for its byte before the probe gives up on the setup.
+const ROUND_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// What the probe saw: each round's wake latency, sorted.
+#[derive(Debug, Clone)]
+pub(crate) struct WakeReport {
+    pub wakes: Vec<Duration>,
+}
+
+impl WakeReport {
+    /// The median wake.
+    pub(crate) fn median(&self) -> Duration {
+        self.wakes
+            .get(self.wakes.len() / 2)
+            .copied()
+            .unwrap_or(Duration::MAX)
+    }
+
+    /// The slowest wake.
+    pub(crate) fn max(&self) -> Duration {
+        self.wakes.last().copied().unwrap_or(Duration::MAX)
+    }
+
+    /// Whether the wake path is prompt enough to serve on.
+    pub(crate) fn passed(&self) -> bool {
+        self.wakes.len() == ROUNDS && self.median() <= MEDIAN_BOUND && self.max() <= MAX_BOUND
+    }
+}
+
+impl std::fmt::Display for WakeReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {ROUNDS} rounds woke, median {:?}, max {:?}",
+            self.wakes.len(),
+            self.median(),
+            self.max()
+        )
+    }
+}
+
+/// Runs the probe on `driver` from the shard's executor. `Err` only when the probe could
+/// not be set up (no loopback socket, no thread); a slow or missing wake is a report that
+/// did not pass.
+pub(crate) async fn probe(driver: &Rc<Driver>) -> io::Result<WakeReport> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    let mut client = TcpStream::connect(listener.local_addr()?)?;
+    client.set_nodelay(true)?;
+    let (server, _) = listener.accept()?;
+    drop(listener);
+    let conn = RingConn::open(driver, &server)?;
+    drop(server);
+
+    let written: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let (go, rounds) = mpsc::channel::<()>();
+    let stamp = written.clone();
+    let shard_cpu = crate::shard::current_shard().map(|info| info.cpu);
+    let writer = std::thread::Builder::new()
+        .name("ringpin-wake-probe".into())
+        .spawn(move || {
+            move_off(shard_cpu);
+            while rounds.recv().is_ok() {
+                std::thread::sleep(PARK_PAUSE);
+                let now = Instant::now();
+                if let Ok(mut at) = stamp.lock() {
+                    *at = Some(now);
+                }
+                if client.write_all(b"w").is_err() {
+                    return;
+                }
+            }
+        })?;
+
+    let mut input = BytesMut::with_capacity(64);
+    let mut wakes = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        input.clear();
+        if go.send(()).is_err() {
+            break;
+        }
+        match conn.read(&mut input, ROUND_TIMEOUT).await {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+        let woke = Instant::now();
+        let at = written.lock().ok().and_then(|mut at| at.take());
+        match at {
+            Some(at) => wakes.push(woke.saturating_duration_since(at)),
+            None => break,
+        }
+    }
+    drop(go);
+    drop(conn);
+    // The writer ends when the channel closes; it never blocks for long (one sleep).
+    let _ = writer.join();
+    wakes.sort();
+    Ok(WakeReport { wakes })
+}
+
+/// Moves the probe's writer off the shard's CPU when there is another: it inherits the
+/// shard's pin, and a peer's bytes usually arrive from another CPU. A failure (a cpuset
+/// without another CPU) leaves it beside the shard, which the probe tolerates: the shard
+/// is parked while it writes.
+fn move_off(shard_cpu: Option<usize>) {
+    let Ok(online) = crate::cpus::online_cpus() else {
+        return;
+    };
+    if let Some(&other) = online.iter().find(|&&cpu| Some(cpu) != shard_cpu) {
+        let _ = core_affinity::set_for_current(core_affinity::CoreId { id: other });
+    }
+}
