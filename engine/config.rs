@@ -64,6 +64,14 @@ pub struct Config {
     pub io: IoBackend,
     /// How the own ring is set up; see [`RingSetup`]. Default `Auto`.
     pub ring_setup: RingSetup,
+    /// Whether a panic in handler code (the handler's call and future, a streamed response
+    /// body, an SSE stream, a mesh service) is caught: the request is answered `500` and
+    /// its connection closed when no response had started, the connection closed when one
+    /// had; it is counted (`ringpin_handler_panics_total{route}`) and logged at most 10
+    /// times per 10 s per shard; the shard serves on. Default on. Off (crash-only
+    /// services, which would rather restart than run on after a bug): the panic ends its
+    /// shard thread, and [`crate::ServerHandle::join`] returns the error.
+    pub catch_panics: bool,
 }
 
 /// How a shard's own io_uring posts its completions, which decides how a parked shard is
@@ -168,6 +176,7 @@ impl Default for Config {
             idle_buffer_release: Duration::ZERO,
             io: IoBackend::Auto,
             ring_setup: RingSetup::Auto,
+            catch_panics: true,
         }
     }
 }
@@ -218,6 +227,12 @@ impl Config {
     /// Turns adaptive load shedding on with `shedding`.
     pub fn with_shedding(mut self, shedding: Shedding) -> Self {
         self.shedding = Some(shedding);
+        self
+    }
+
+    /// Sets [`Config::catch_panics`].
+    pub fn with_catch_panics(mut self, catch: bool) -> Self {
+        self.catch_panics = catch;
         self
     }
 

@@ -26,6 +26,7 @@ use crate::metrics::TimeoutKind;
 use crate::request::Request;
 use crate::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
 use crate::shard::ShardCtx;
+use crate::unwind;
 use crate::uring::RingConn;
 
 /// How long a connection that is idle when a drain starts may still deliver a request that
@@ -169,13 +170,31 @@ pub(crate) fn serve_conn<H: Handler>(
         slow_lane_due: None,
     };
     async move {
-        if let Err(e) = conn.run(&*handler).await {
-            if e.kind() == io::ErrorKind::TimedOut {
-                // Only writes carry a timeout error out of `run`: reads turn theirs into
-                // phases.
-                conn.shard.metrics.timeout(TimeoutKind::Send);
+        // The last net for handler code the session does not call itself (a streamed
+        // response body, an SSE stream, `body_stream_limit`): a panic there ends this
+        // connection, not the shard. The session catches the handler's own panics first
+        // and answers them 500.
+        let outcome = {
+            let mut run = std::pin::pin!(conn.run(&*handler));
+            poll_fn(|cx| unwind::poll_caught(run.as_mut(), cx)).await
+        };
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    // Only writes carry a timeout error out of `run`: reads turn theirs
+                    // into phases.
+                    conn.shard.metrics.timeout(TimeoutKind::Send);
+                }
+                log::debug!("connection ended: {e}");
             }
-            log::debug!("connection ended: {e}");
+            Err(panic) => {
+                conn.shard.metrics.handler_panicked("-");
+                unwind::log(
+                    "a connection's handler code (a streamed body or stream)",
+                    &panic,
+                );
+            }
         }
         conn.shard.metrics.connection_closed();
         conn.shard.conn_closed(conn.slot);
@@ -262,16 +281,34 @@ impl Conn {
         request: Request,
     ) -> io::Result<()> {
         let meta = RequestMeta::of(&request);
-        let call = handler.call(request);
-        let response = future::or(async { Some(call.await) }, async {
+        let call = unwind::catch(|| handler.call(request));
+        let route = unwind::take_route();
+        let caught = async {
+            match call {
+                Ok(call) => {
+                    let mut call = std::pin::pin!(call);
+                    Some(poll_fn(|cx| unwind::poll_caught(call.as_mut(), cx)).await)
+                }
+                Err(panic) => Some(Err(panic)),
+            }
+        };
+        let response = future::or(caught, async {
             self.feed_body().await;
             None
         })
         .await;
         match response {
-            Some(response) => {
+            Some(Ok(response)) => {
                 self.session
                     .respond(meta, response, self.shard.is_draining());
+                Ok(())
+            }
+            Some(Err(panic)) => {
+                let route = route.as_deref().unwrap_or("-");
+                self.shard.metrics.handler_panicked(route);
+                unwind::log(&format!("a streaming handler (route {route})"), &panic);
+                self.session
+                    .respond(meta, crate::session::handler_panicked(), true);
                 Ok(())
             }
             None => Err(io::Error::other("body feeder stopped")),

@@ -86,6 +86,7 @@ mod shedding;
 mod sse;
 mod sys;
 mod timeouts;
+mod unwind;
 mod uring;
 
 pub use body::RequestBody;

@@ -26,8 +26,19 @@ type SharedSenders<Req, Resp> = Rc<Senders<Envelope<Req, Resp>>>;
 
 /// What travels between shards.
 enum Envelope<Req, Resp> {
-    Call { id: u64, from: usize, request: Req },
-    Reply { id: u64, response: Resp },
+    Call {
+        id: u64,
+        from: usize,
+        request: Req,
+    },
+    Reply {
+        id: u64,
+        response: Resp,
+    },
+    /// The service panicked on call `id`: the caller gets [`MeshError::ServicePanicked`].
+    Panicked {
+        id: u64,
+    },
 }
 
 /// Why a cross-shard call failed.
@@ -37,6 +48,9 @@ pub enum MeshError {
     NoSuchPeer,
     /// The target shard stopped (it is draining or has exited).
     PeerGone,
+    /// The target shard's service panicked on this call (caught there: that shard serves
+    /// on).
+    ServicePanicked,
 }
 
 impl fmt::Display for MeshError {
@@ -44,6 +58,7 @@ impl fmt::Display for MeshError {
         match self {
             MeshError::NoSuchPeer => f.write_str("no such peer shard"),
             MeshError::PeerGone => f.write_str("peer shard has stopped"),
+            MeshError::ServicePanicked => f.write_str("peer shard's service panicked"),
         }
     }
 }
@@ -101,8 +116,17 @@ impl<Req: Send + 'static, Resp: Send + 'static> Mesh<Req, Resp> {
 }
 
 struct Pending<Resp> {
-    response: Option<Resp>,
+    response: Option<Result<Resp, MeshError>>,
     waker: Option<Waker>,
+}
+
+/// Runs the mesh service on `request` with every poll under [`crate::unwind::catch`].
+async fn serve_caught<Req, Resp>(
+    service: &dyn Fn(Req) -> LocalFuture<Resp>,
+    request: Req,
+) -> Result<Resp, crate::unwind::Panic> {
+    let mut answer = crate::unwind::catch(|| service(request))?;
+    poll_fn(|cx| crate::unwind::poll_caught(answer.as_mut(), cx)).await
 }
 
 struct Inner<Req: Send + 'static, Resp: Send + 'static> {
@@ -113,6 +137,18 @@ struct Inner<Req: Send + 'static, Resp: Send + 'static> {
     pending: RefCell<HashMap<u64, Pending<Resp>>>,
     next_id: Cell<u64>,
     service: Rc<dyn Fn(Req) -> LocalFuture<Resp>>,
+}
+
+impl<Req: Send + 'static, Resp: Send + 'static> Inner<Req, Resp> {
+    /// Hands call `id`'s outcome to its waiting caller (if it still waits).
+    fn answer(&self, id: u64, outcome: Result<Resp, MeshError>) {
+        if let Some(pending) = self.pending.borrow_mut().get_mut(&id) {
+            pending.response = Some(outcome);
+            if let Some(waker) = pending.waker.take() {
+                waker.wake();
+            }
+        }
+    }
 }
 
 /// Joins the channel mesh, then serves every peer's stream until it closes.
@@ -137,27 +173,30 @@ async fn connect<Req: Send + 'static, Resp: Send + 'static>(
             while let Some(envelope) = stream.next().await {
                 match envelope {
                     Envelope::Call { id, from, request } => {
-                        let answer = (inner.service)(request);
+                        let service = inner.service.clone();
                         let senders = senders.clone();
                         glommio::spawn_local(async move {
-                            let response = answer.await;
-                            if senders
-                                .send_to(from, Envelope::Reply { id, response })
-                                .await
-                                .is_err()
-                            {
+                            let reply = match serve_caught(&*service, request).await {
+                                Ok(response) => Envelope::Reply { id, response },
+                                Err(panic) => {
+                                    crate::unwind::log(
+                                        &format!("the mesh service (a call from shard {from})"),
+                                        &panic,
+                                    );
+                                    Envelope::Panicked { id }
+                                }
+                            };
+                            if senders.send_to(from, reply).await.is_err() {
                                 log::debug!("shard {from} left before its answer");
                             }
                         })
                         .detach();
                     }
                     Envelope::Reply { id, response } => {
-                        if let Some(pending) = inner.pending.borrow_mut().get_mut(&id) {
-                            pending.response = Some(response);
-                            if let Some(waker) = pending.waker.take() {
-                                waker.wake();
-                            }
-                        }
+                        inner.answer(id, Ok(response));
+                    }
+                    Envelope::Panicked { id } => {
+                        inner.answer(id, Err(MeshError::ServicePanicked));
                     }
                 }
             }
@@ -219,7 +258,12 @@ impl<Req: Send + 'static, Resp: Send + 'static> Peers<Req, Resp> {
         self.ready().await;
         let me = self.inner.me.get().unwrap_or(0);
         if peer == me {
-            return Ok((self.inner.service)(request).await);
+            return serve_caught(&*self.inner.service, request)
+                .await
+                .map_err(|panic| {
+                    crate::unwind::log("the mesh service (a call from this shard)", &panic);
+                    MeshError::ServicePanicked
+                });
         }
         let Some(senders) = self.inner.senders.borrow().clone() else {
             return Err(MeshError::PeerGone);
@@ -259,7 +303,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> Peers<Req, Resp> {
             }
         })
         .await;
-        response.ok_or(MeshError::PeerGone)
+        response.unwrap_or(Err(MeshError::PeerGone))
     }
 }
 

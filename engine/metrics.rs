@@ -24,6 +24,7 @@
 //! ```
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt::{self, Display, Write};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
@@ -311,6 +312,9 @@ pub struct MetricsSnapshot {
     pub total: Stats,
     /// Access-log lines dropped because the log writer fell behind (process-wide).
     pub access_log_dropped: u64,
+    /// Handler panics caught, every shard summed, by route pattern (`-` for a request no
+    /// router matched to a route, such as a plain handler's).
+    pub handler_panics: BTreeMap<String, u64>,
 }
 
 /// What a shard has published: its counters and its cumulative histograms.
@@ -326,6 +330,9 @@ struct Slot {
     cpu: usize,
     /// The I/O path the shard runs (`ringpin_shard_info{io=..}`); set once at startup.
     io_path: Mutex<&'static str>,
+    /// Handler panics caught, by route pattern (written only when one is caught: a cold
+    /// path, so a lock of its own rather than a field of the per-request counters).
+    panics: Mutex<BTreeMap<String, u64>>,
     published: Mutex<Published>,
 }
 
@@ -378,6 +385,7 @@ impl Metrics {
                     shard,
                     cpu,
                     io_path: Mutex::new("unknown"),
+                    panics: Mutex::default(),
                     published: Mutex::new(Published {
                         counters: Counters::default(),
                         service: new_histogram(),
@@ -421,7 +429,16 @@ impl Metrics {
         let mut total = Counters::default();
         let mut service = new_histogram();
         let mut queue = new_histogram();
+        let mut handler_panics = BTreeMap::new();
         for slot in self.slot_list() {
+            for (route, count) in slot
+                .panics
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+            {
+                *handler_panics.entry(route.clone()).or_insert(0) += count;
+            }
             // Merged under the slot's lock rather than copied out: a pass over each counts
             // array either way, without two 136 KiB allocations.
             let published = slot.lock();
@@ -458,6 +475,7 @@ impl Metrics {
                 counters: total,
             },
             access_log_dropped: crate::access_log::dropped_lines(),
+            handler_panics,
         }
     }
 
@@ -513,6 +531,22 @@ impl fmt::Debug for ShardMetrics {
 }
 
 impl ShardMetrics {
+    /// Counts a handler panic caught on a request to `route` (the router's pattern, or `-`).
+    pub fn handler_panicked(&self, route: &str) {
+        let mut panics = self
+            .local
+            .slot
+            .panics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match panics.get_mut(route) {
+            Some(count) => *count += 1,
+            None => {
+                panics.insert(route.to_string(), 1);
+            }
+        }
+    }
+
     /// Records the I/O path the shard runs (shown as `ringpin_shard_info{io=..}`).
     pub fn set_io_path(&self, path: &'static str) {
         *self
@@ -700,6 +734,16 @@ impl MetricsSnapshot {
             "Access-log lines dropped: the writer fell behind.",
         );
         out.sample(name, &[], self.access_log_dropped);
+
+        let name = "ringpin_handler_panics_total";
+        out.family(
+            name,
+            "counter",
+            "Handler panics caught (the request answered 500 or its connection closed), by route.",
+        );
+        for (route, count) in &self.handler_panics {
+            out.sample(name, &[("route", route)], *count);
+        }
 
         let help = "Time from calling a handler to its response, all shards, since start.";
         out.summary(

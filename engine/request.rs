@@ -41,6 +41,12 @@ impl Request {
         }
     }
 
+    /// The request line (method, target, version), as a slice of the head: no copy.
+    pub(crate) fn request_line(&self) -> Bytes {
+        let end = memchr::memchr(b'\r', &self.head).unwrap_or(self.head.len());
+        self.head.slice(..end)
+    }
+
     /// The head's bytes and parts back, for the decoder to hold while the body arrives.
     pub(crate) fn into_parsed_head(self) -> (Bytes, Head) {
         (self.head, self.parts)

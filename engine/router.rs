@@ -123,6 +123,8 @@ impl MethodRouter {
 struct Endpoint {
     methods: MethodRouter,
     names: Rc<[Box<str>]>,
+    /// The pattern as written: the `route` label of a caught panic.
+    pattern: Rc<str>,
 }
 
 #[derive(Default)]
@@ -247,6 +249,7 @@ impl Router {
                 node.catch_all = Some(Endpoint {
                     methods,
                     names: names.into(),
+                    pattern: pattern.into(),
                 });
                 return self;
             }
@@ -293,6 +296,7 @@ impl Router {
         node.endpoint = Some(Endpoint {
             methods,
             names: names.into(),
+            pattern: pattern.into(),
         });
         self
     }
@@ -331,6 +335,7 @@ impl Router {
             });
         };
         let handler = handler.clone();
+        crate::unwind::note_route(&endpoint.pattern);
         request.set_params(
             &endpoint.names,
             caps.ranges.get(..caps.len).unwrap_or_default(),

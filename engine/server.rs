@@ -65,6 +65,9 @@ impl Server {
         F: Fn(&ShardInfo) -> H + Send + Sync + 'static,
         H: Handler,
     {
+        if self.config.catch_panics {
+            crate::unwind::install_hook();
+        }
         let signals = if self.drain_on_signals {
             use signal_hook::consts::{SIGINT, SIGTERM};
             Some(signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?)

@@ -22,6 +22,7 @@ use crate::pool;
 use crate::request::Request;
 use crate::response::{BodyStream, Response};
 use crate::shedding::Shedder;
+use crate::unwind;
 
 /// Where a session stands after a batch.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -43,6 +44,36 @@ fn overloaded(retry_after: u32) -> Response {
             "retry-after",
             itoa::Buffer::new().format(retry_after).to_string(),
         )
+}
+
+/// The answer to a request whose handler panicked: the shard serves on, this connection
+/// closes (the handler's state for it may be half-updated).
+#[cold]
+pub(crate) fn handler_panicked() -> Response {
+    Response::text("internal server error\n")
+        .with_status(500)
+        .with_close()
+}
+
+/// What a caught panic's log line names of its request: its request line, held as a
+/// slice of the head (a reference count, no copy), quoted cut short (the peer's bytes; the
+/// log line stays bounded).
+struct RequestSummary(bytes::Bytes);
+
+impl RequestSummary {
+    /// Longest part of the request line the log line quotes.
+    const QUOTED_BYTES: usize = 120;
+
+    fn of(request: &Request) -> RequestSummary {
+        RequestSummary(request.request_line())
+    }
+}
+
+impl std::fmt::Display for RequestSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let quoted = self.0.get(..Self::QUOTED_BYTES).unwrap_or(&self.0);
+        write!(f, "{:?}", String::from_utf8_lossy(quoted))
+    }
 }
 
 /// The keep-alive decision, in one place: the client's wish (RFC 9112 §9.3), the
@@ -231,8 +262,8 @@ impl Session {
         {
             // The decoded request goes straight into the handler's future: built in this
             // statement, so the task holds one request across the wait, not two.
-            let (call, dispatched) = match self.decode_next(handler, draining, finished.take()) {
-                Next::Call(request, dispatched) => (handler.call(request), dispatched),
+            let (request, dispatched) = match self.decode_next(handler, draining, finished.take()) {
+                Next::Call(request, dispatched) => (request, dispatched),
                 Next::Answered => {
                     answered += 1;
                     continue;
@@ -240,14 +271,7 @@ impl Session {
                 Next::Again => continue,
                 Next::Stop => break,
             };
-            let mut call = std::pin::pin!(call);
-            let mut waited = false;
-            let response = std::future::poll_fn(|cx| {
-                let polled = std::future::Future::poll(call.as_mut(), cx);
-                waited |= polled.is_pending();
-                polled
-            })
-            .await;
+            let (response, waited) = self.call_caught(handler, request).await;
             let status = response.status();
             self.respond(dispatched.meta, response, draining);
             let done = self.record(&dispatched, status);
@@ -257,6 +281,42 @@ impl Session {
             answered += 1;
         }
         answered
+    }
+
+    /// Calls `handler` on `request` and awaits its response with every poll under
+    /// [`unwind::catch`]: a panic becomes a `500` with a close, counted by route and
+    /// logged (at a bounded rate); unless the shard runs crash-only
+    /// ([`Config::catch_panics`](crate::Config::catch_panics) off), where it unwinds on.
+    /// The decoded request goes straight into the handler's future, so the task holds one
+    /// request across the wait, not two. Returns the response and whether the handler waited.
+    async fn call_caught<H: Handler>(&mut self, handler: &H, request: Request) -> (Response, bool) {
+        let summary = RequestSummary::of(&request);
+        let called = unwind::catch(|| handler.call(request));
+        let route = unwind::take_route();
+        let mut waited = false;
+        let outcome = match called {
+            Ok(call) => {
+                let mut call = std::pin::pin!(call);
+                std::future::poll_fn(|cx| {
+                    let polled = unwind::poll_caught(call.as_mut(), cx);
+                    waited |= polled.is_pending();
+                    polled
+                })
+                .await
+            }
+            Err(panic) => Err(panic),
+        };
+        match outcome {
+            Ok(response) => (response, waited),
+            Err(panic) => {
+                let route = route.as_deref().unwrap_or("-");
+                if let Some(metrics) = &self.metrics {
+                    metrics.handler_panicked(route);
+                }
+                unwind::log(&format!("the handler of {summary} (route {route})"), &panic);
+                (handler_panicked(), waited)
+            }
+        }
     }
 
     /// Decodes the next request: one for the handler, or what was done instead (a shed

@@ -238,6 +238,7 @@ where
     };
     executor.run(async move {
         CURRENT.with(|c| c.set(Some(info)));
+        crate::unwind::set_enabled(config.catch_panics);
         date::refresh();
         let listener_fd = listener.as_raw_fd();
         let listener = sys::into_glommio_listener(listener);

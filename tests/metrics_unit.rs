@@ -19,6 +19,9 @@ fn two_busy_shards(metrics: &Metrics) {
     let a = metrics.register_shard(0, 2);
     let b = metrics.register_shard(1, 3);
     b.set_io_path("ring-coop");
+    a.handler_panicked("/boom/:id");
+    b.handler_panicked("/boom/:id");
+    b.handler_panicked("-");
     for n in 1..=1000 {
         a.request_done(200, 100, 1000, us(n), us(1));
     }
@@ -268,6 +271,7 @@ fn prometheus_text_parses_and_holds_the_numbers() {
         ("ringpin_shed_permille", "gauge"),
         ("ringpin_accept_errors_total", "counter"),
         ("ringpin_access_log_dropped_lines_total", "counter"),
+        ("ringpin_handler_panics_total", "counter"),
         ("ringpin_service_time_seconds", "summary"),
         ("ringpin_queue_delay_seconds", "summary"),
     ];
@@ -291,6 +295,9 @@ fn prometheus_text_parses_and_holds_the_numbers() {
         ),
         1.0
     );
+    let panics = "ringpin_handler_panics_total";
+    assert_eq!(v(panics, &[("route", "/boom/:id")]), 2.0);
+    assert_eq!(v(panics, &[("route", "-")]), 1.0);
     let requests = "ringpin_requests_total";
     assert_eq!(v(requests, &[("shard", "0"), ("class", "2xx")]), 1000.0);
     assert_eq!(v(requests, &[("shard", "1"), ("class", "5xx")]), 10.0);
