@@ -11,6 +11,13 @@
 # a 200, then
 #   closed loop   taskset -c 0 wrk -t1 -c64 -d$DURATION                       req/s, CPU ns/req
 #   pipelined     the same with pipeline.lua, 16 requests per write            responses/s
+#   sequential    taskset -c 0 ringpin-bench sequential: one keep-alive        p50/p99/max µs
+#                 connection (TCP_NODELAY), 2,000 requests one at a time, each
+#                 sent 1 ms after the previous answer, so that every request finds
+#                 the server idle (a server that sleeps through its wake-up answers
+#                 on a timer tick: ringpin once took ~16 ms per request here); at
+#                 most 5 s, after 20 unrecorded requests; fails on a non-2xx answer
+#                 or a closed connection
 #   idle          ringpin-bench idle: 10,000 keep-alive connections, one      KiB of VmRSS
 #                 request each, held while the server's VmRSS is read          per connection
 # Phase 2: the best median closed-loop req/s of any server on each route is that route's
@@ -30,9 +37,10 @@
 # a new one; after every measurement it checks again.
 #
 # Exits non-zero, printing the server's stderr where a server is to blame, if a server does
-# not start or dies, a generator fails, any run gets a non-2xx answer (open-loop runs above
-# the server's own peak excepted: shedding is allowed there), or any row of the table lacks
-# a figure -- after writing the report.
+# not start or dies, a generator fails (the sequential client does at its first non-2xx
+# answer or closed connection), any run gets a non-2xx answer (open-loop runs above the
+# server's own peak excepted: shedding is allowed there), or any row of the table lacks a
+# figure -- after writing the report.
 #
 # Options (or the environment variable in brackets):
 #   --quick            REPS=1, DURATION=2, WARMUP=1, SERVERS=ringpin,glommio-bare,nginx
@@ -62,6 +70,11 @@ SERVER_CPU=1
 CLIENT_CPU=0
 CONNECTIONS=64
 PIPELINE_DEPTH=16
+# The sequential phase: round trips recorded, the pause before each request (long enough
+# for the server to go back to waiting), and the bound on the whole run.
+SEQUENTIAL_REQUESTS=2000
+SEQUENTIAL_PAUSE_US=1000
+SEQUENTIAL_DEADLINE_S=5
 ROUTES=(/ /json)
 PORT_RANGE="${PORT_RANGE:-}"
 PORT_LOCK_DIR=/tmp/ringpin-harness-ports
@@ -490,6 +503,19 @@ idle_run() {
     log "rep $rep $name $route idle: $result"
 }
 
+# sequential_run REP NAME ROUTE: one `ringpin-bench sequential` run, one line in runs.jsonl.
+sequential_run() {
+    local rep="$1" name="$2" route="$3" load result
+    load="$(loadavg)"
+    result="$(taskset -c "$CLIENT_CPU" "$BENCH" sequential --addr "127.0.0.1:$PORT" --path "$route" \
+        --requests "$SEQUENTIAL_REQUESTS" --pause-us "$SEQUENTIAL_PAUSE_US" \
+        --deadline-s "$SEQUENTIAL_DEADLINE_S")" || die_server "ringpin-bench sequential failed on $name"
+    check_server "$name" "sequential run"
+    printf '{"kind":"sequential","rep":%d,"server":"%s","route":"%s","load":%s,"sequential":%s}\n' \
+        "$rep" "$name" "$route" "$load" "$result" >>"$RUNS"
+    log "rep $rep $name $route 1-conn sequential: $result"
+}
+
 open_run() {
     local rep="$1" name="$2" route="$3" fraction="$4" rate="$5" tag="$6" load cpu_before cpu_after wall_before wall_after
     local jiffies_before jiffies_after others
@@ -594,6 +620,8 @@ main() {
                 wrk_run closed "$rep" "$name" "$route" "$tag"
                 sleep 0.5
                 wrk_run pipelined "$rep" "$name" "$route" "$tag"
+                sleep 0.5
+                sequential_run "$rep" "$name" "$route"
                 sleep 0.5
                 idle_run "$rep" "$name" "$route"
                 stop_server

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::response::{parse_response, Status};
+
 /// Per connect, write and read; a server that takes longer has failed the run.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// After the last connection opens, before the second reading: lets the server finish
@@ -129,37 +131,13 @@ fn read_response(stream: &mut TcpStream) -> Result<u16, String> {
             return Err("closed before a complete response".into());
         }
         response.extend_from_slice(chunk.get(..read).unwrap_or_default());
-        if let Some(status) = complete_status(&response)? {
-            return Ok(status);
+        if let Status::Complete(complete) = parse_response(&response).map_err(|e| e.to_string())? {
+            return Ok(complete.status);
         }
         if response.len() > RESPONSE_LIMIT {
             return Err(format!("response longer than {RESPONSE_LIMIT} bytes"));
         }
     }
-}
-
-/// The status once the head and a Content-Length body are in, `None` while partial.
-fn complete_status(response: &[u8]) -> Result<Option<u16>, String> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut parsed = httparse::Response::new(&mut headers);
-    let head_len = match parsed.parse(response).map_err(|e| e.to_string())? {
-        httparse::Status::Complete(len) => len,
-        httparse::Status::Partial => return Ok(None),
-    };
-    let body_len = parsed
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| {
-            std::str::from_utf8(h.value)
-                .ok()?
-                .trim()
-                .parse::<usize>()
-                .ok()
-        })
-        .ok_or("no Content-Length in the response")?;
-    let status = parsed.code.ok_or("no status code")?;
-    Ok((response.len() >= head_len + body_len).then_some(status))
 }
 
 /// The process's resident set, from `VmRSS:` in /proc/PID/status, in KiB.

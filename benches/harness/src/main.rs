@@ -1,19 +1,25 @@
 //! The side-by-side harness's helpers; `benches/harness/run.sh` drives them.
 //!
 //! ```text
-//! ringpin-bench idle   --addr 127.0.0.1:18080 --path / --connections 10000 --pid 1234
-//! ringpin-bench peak   --runs out/runs.jsonl --route /
-//! ringpin-bench report --runs out/runs.jsonl --out-dir out --servers ringpin,nginx --routes /,/json --fractions 0.25,0.5
+//! ringpin-bench idle       --addr 127.0.0.1:18080 --path / --connections 10000 --pid 1234
+//! ringpin-bench sequential --addr 127.0.0.1:18080 --path / --requests 2000 --pause-us 1000
+//! ringpin-bench peak       --runs out/runs.jsonl --route /
+//! ringpin-bench report     --runs out/runs.jsonl --out-dir out --servers ringpin,nginx --routes /,/json --fractions 0.25,0.5
 //! ```
 //!
 //! Layout: `idle` opens and holds idle keep-alive connections and reads the server's memory
-//! (idle.rs); `runs` reads the runs file that run.sh appends to and takes medians (runs.rs);
-//! `report` writes the markdown table (report.rs) and the latency-percentile plot (plot.rs).
+//! (idle.rs); `sequential` times one keep-alive connection's requests, one at a time with a
+//! pause between, so that each finds the server idle (sequential.rs); both read answers with
+//! the Content-Length parser in response.rs; `runs` reads the runs file that run.sh appends
+//! to and takes medians (runs.rs); `report` writes the markdown table (report.rs) and the
+//! latency-percentile plot (plot.rs).
 
 mod idle;
 mod plot;
 mod report;
+mod response;
 mod runs;
+mod sequential;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,6 +29,11 @@ const USAGE: &str = "usage:
   ringpin-bench idle --addr IP:PORT --pid PID [--path /] [--connections 10000] [--deadline-s 60]
       open CONNECTIONS keep-alive connections one after another, one GET each, hold them,
       and print the server's VmRSS and open descriptors before and after, as one JSON line
+  ringpin-bench sequential --addr IP:PORT [--path /] [--requests 2000] [--pause-us 1000] [--deadline-s 5]
+      on one keep-alive connection (TCP_NODELAY), send REQUESTS requests one at a time, each
+      PAUSE-US after the previous answer, stopping at DEADLINE-S; print the round trips'
+      p50, p99 and max in µs as one JSON line; exit 1 on a non-2xx answer or a closed
+      connection
   ringpin-bench peak --runs FILE --route ROUTE
       print the best median closed-loop req/s on ROUTE over all servers, and that server
   ringpin-bench report --runs FILE --out-dir DIR [--servers a,b] [--routes /,/json] [--fractions 0.25,0.5]
@@ -38,6 +49,7 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "idle" => run_idle(&flags),
+        "sequential" => run_sequential(&flags),
         "peak" => run_peak(&flags),
         "report" => run_report(&flags),
         "-h" | "--help" => {
@@ -121,6 +133,24 @@ fn run_idle(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
         deadline: std::time::Duration::from_secs(parsed(flags, "deadline-s", 60)?),
     };
     let outcome = idle::measure(&plan)?;
+    println!(
+        "{}",
+        serde_json::to_string(&outcome).map_err(|e| e.to_string())?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_sequential(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
+    let plan = sequential::Plan {
+        addr: required(flags, "addr")?
+            .parse()
+            .map_err(|e| format!("--addr: {e}"))?,
+        path: flags.get("path").cloned().unwrap_or_else(|| "/".into()),
+        requests: parsed(flags, "requests", 2_000)?,
+        pause: std::time::Duration::from_micros(parsed(flags, "pause-us", 1_000)?),
+        deadline: std::time::Duration::from_secs(parsed(flags, "deadline-s", 5)?),
+    };
+    let outcome = sequential::measure(&plan)?;
     println!(
         "{}",
         serde_json::to_string(&outcome).map_err(|e| e.to_string())?

@@ -38,7 +38,27 @@ pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
          run, divided by the responses wrk counted.\n\
          - **pipelined**: wrk writing 16 requests at a time on each of the 64 connections; \
          responses per second and CPU per response.\n\
-         - **p50 / p99 / p99.9**: ringpin-load, open loop at a fixed rate, latency from each \
+         - **1-conn sequential**: `ringpin-bench sequential`, one keep-alive connection, one \
+         request at a time, each sent ",
+    );
+    let sequential = runs.iter().find_map(|run| match run {
+        Run::Sequential(s) => Some(&s.sequential),
+        _ => None,
+    });
+    let _ = writeln!(
+        md,
+        "{} µs after the previous answer so that it finds the server idle; p50 / p99 of the \
+         round trip (write to last byte read) over {} requests or {} s, whichever ends first \
+         (the runs say how many), after {} unrecorded ones, in µs. A server that sleeps \
+         through its wake-up answers on a timer tick here (milliseconds) while its loaded \
+         figures look normal.",
+        sequential.map_or(0, |s| s.pause_us),
+        thousands(sequential.map_or(0, |s| s.requested) as f64),
+        sequential.map_or(0.0, |s| s.deadline_s),
+        sequential.map_or(0, |s| s.warmup),
+    );
+    md.push_str(
+        "- **p50 / p99 / p99.9**: ringpin-load, open loop at a fixed rate, latency from each \
          request's intended send time, in µs. † the rate is above this server's own \
          closed-loop peak, so it is overloaded and the figures are queueing time. \
          ‡ requests went out late (p99 send lag above 1 ms): either the generator's core was \
@@ -63,9 +83,10 @@ pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
 
 fn table_header(summary: &Summary) -> String {
     let mut header = String::from(
-        "| server | route | req/s | CPU ns/req | pipelined resp/s | pipelined CPU ns/resp |",
+        "| server | route | req/s | CPU ns/req | pipelined resp/s | pipelined CPU ns/resp \
+         | 1-conn sequential p50 / p99 (µs) |",
     );
-    let mut rule = String::from("| --- | --- | ---: | ---: | ---: | ---: |");
+    let mut rule = String::from("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for fraction in &summary.fractions {
         let _ = write!(
             header,
@@ -80,8 +101,12 @@ fn table_header(summary: &Summary) -> String {
 }
 
 fn table_row(row: &Row) -> String {
+    let sequential = match (row.sequential_p50_us, row.sequential_p99_us) {
+        (Some(p50), Some(p99)) => format!("{} / {}", micros(p50), micros(p99)),
+        _ => "–".into(),
+    };
     let mut line = format!(
-        "| {} | `{}` | {} | {} | {} | {} |",
+        "| {} | `{}` | {} | {} | {} | {} | {sequential} |",
         row.server,
         row.route,
         or_dash(row.closed_rps.map(thousands)),
@@ -209,6 +234,23 @@ fn all_runs(runs: &[Run]) -> String {
                     i.load
                 )
             }
+            Run::Sequential(q) => {
+                let d = &q.sequential;
+                format!(
+                    "| {} | 1-conn sequential | {} | `{}` | {} of {} round trips in {:.1} s, {} µs apart; µs p50 {} p99 {} max {} | – | – | {:.2} | – |",
+                    q.rep,
+                    q.server,
+                    q.route,
+                    d.completed,
+                    d.requested,
+                    d.seconds,
+                    d.pause_us,
+                    micros(d.p50_us),
+                    micros(d.p99_us),
+                    micros(d.max_us),
+                    q.load
+                )
+            }
         };
         md.push_str(&line);
         md.push('\n');
@@ -226,7 +268,7 @@ pub struct Expected {
 }
 
 /// What makes the run fail: a wrong answer, a run with no answers, an idle run that could
-/// not open its connections, a row of the table without a figure, an expected server, route
+/// not open its connections, a sequential run that recorded no round trip, a row of the table without a figure, an expected server, route
 /// or open-loop rate without runs. Shedding (non-2xx) above a server's own peak is not a
 /// failure.
 pub fn failures(summary: &Summary, runs: &[Run], expected: &Expected) -> Vec<String> {
@@ -316,6 +358,14 @@ pub fn failures(summary: &Summary, runs: &[Run], expected: &Expected) -> Vec<Str
                     failures.push(format!("{what}: {error}"));
                 }
             }
+            Run::Sequential(q) => {
+                if q.sequential.completed == 0 {
+                    failures.push(format!(
+                        "{} {} 1-conn sequential rep {}: no round trips",
+                        q.server, q.route, q.rep
+                    ));
+                }
+            }
         }
     }
     failures
@@ -364,13 +414,15 @@ pub fn thousands(value: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{failures, Expected};
+    use super::{failures, render, Expected};
     use crate::runs::{summarize, Run};
 
     const CLOSED: &str = r#"{"kind":"closed","rep":1,"server":"ringpin","route":"/","responses":1000,"rps":500.0,"cpu_ns":15000000,"non_2xx":0,"errors":0,"load":0.5,"others_pct":1.0}"#;
     const PIPELINED: &str = r#"{"kind":"pipelined","rep":1,"server":"ringpin","route":"/","responses":9000,"rps":4500.0,"cpu_ns":18000000,"non_2xx":0,"errors":0,"load":0.5,"others_pct":1.0}"#;
     const OPEN: &str = r#"{"kind":"open","rep":1,"server":"ringpin","route":"/","fraction":0.25,"rate":125,"cpu_ns":5000000,"wall_ns":3000000000,"load":0.5,"others_pct":1.0,"result":{"achieved_rate":125.0,"completed":250,"non_2xx":0,"errors":0,"latency_us":{"p50":90.0,"p90":120.0,"p99":300.0,"p99_9":900.0,"p99_99":1200.0},"send_lag_us":{"p99":60.0}}}"#;
     const IDLE: &str = r#"{"kind":"idle","rep":1,"server":"ringpin","route":"/","load":0.5,"idle":{"requested":100,"opened":100,"non_2xx":0,"rss_before_kib":1000,"rss_after_kib":2200,"fds_before":10,"fds_after":110,"error":null}}"#;
+    const SEQUENTIAL: &str = r#"{"kind":"sequential","rep":1,"server":"ringpin","route":"/","load":0.5,"sequential":{"requested":2000,"warmup":20,"completed":2000,"seconds":2.3,"deadline_s":5.0,"pause_us":1000,"p50_us":45.5,"p99_us":80.25,"max_us":400.0}}"#;
+    const SEQUENTIAL_NONE: &str = r#"{"kind":"sequential","rep":1,"server":"ringpin","route":"/","load":0.5,"sequential":{"requested":2000,"warmup":20,"completed":0,"seconds":5.0,"deadline_s":5.0,"pause_us":1000,"p50_us":0.0,"p99_us":0.0,"max_us":0.0}}"#;
     const IDLE_HELD_NOTHING: &str = r#"{"kind":"idle","rep":1,"server":"ringpin","route":"/","load":0.5,"idle":{"requested":100,"opened":100,"non_2xx":0,"rss_before_kib":1000,"rss_after_kib":1000,"fds_before":10,"fds_after":10,"error":null}}"#;
 
     /// The failures of these runs, from a harness run of `servers` on `/` at 25 %.
@@ -390,7 +442,7 @@ mod tests {
     #[test]
     fn a_row_with_every_figure_passes() {
         assert_eq!(
-            check(&[CLOSED, PIPELINED, OPEN, IDLE], &["ringpin"]),
+            check(&[CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL], &["ringpin"]),
             Vec::<String>::new()
         );
     }
@@ -399,14 +451,28 @@ mod tests {
     fn a_row_without_a_figure_fails() {
         let cases: &[(&[&str], &str)] = &[
             (
-                &[CLOSED, OPEN, IDLE],
+                &[CLOSED, OPEN, IDLE, SEQUENTIAL],
                 "no figure for pipelined resp/s, pipelined CPU ns/resp",
             ),
-            (&[CLOSED, PIPELINED, IDLE], "no open-loop run at 25 %"),
-            (&[CLOSED, PIPELINED, OPEN], "no figure for idle KiB/conn"),
             (
-                &[CLOSED, PIPELINED, OPEN, IDLE_HELD_NOTHING],
+                &[CLOSED, PIPELINED, IDLE, SEQUENTIAL],
+                "no open-loop run at 25 %",
+            ),
+            (
+                &[CLOSED, PIPELINED, OPEN, SEQUENTIAL],
                 "no figure for idle KiB/conn",
+            ),
+            (
+                &[CLOSED, PIPELINED, OPEN, IDLE_HELD_NOTHING, SEQUENTIAL],
+                "no figure for idle KiB/conn",
+            ),
+            (
+                &[CLOSED, PIPELINED, OPEN, IDLE],
+                "no figure for 1-conn sequential",
+            ),
+            (
+                &[CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL_NONE],
+                "1-conn sequential rep 1: no round trips",
             ),
             (&[], "no runs at all"),
         ];
@@ -421,11 +487,11 @@ mod tests {
 
     #[test]
     fn a_server_without_the_open_loop_runs_others_had_fails() {
-        let nginx: Vec<String> = [CLOSED, PIPELINED, IDLE]
+        let nginx: Vec<String> = [CLOSED, PIPELINED, IDLE, SEQUENTIAL]
             .iter()
             .map(|line| line.replace("ringpin", "nginx"))
             .collect();
-        let mut lines = vec![CLOSED, PIPELINED, OPEN, IDLE];
+        let mut lines = vec![CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL];
         lines.extend(nginx.iter().map(String::as_str));
         let failures = check(&lines, &["ringpin", "nginx"]);
         assert_eq!(failures, ["nginx /: no figure for open loop at 25 %"]);
@@ -434,15 +500,52 @@ mod tests {
     #[test]
     fn a_zero_cpu_time_is_no_figure() {
         let closed = CLOSED.replace(r#""cpu_ns":15000000"#, r#""cpu_ns":0"#);
-        let failures = check(&[&closed, PIPELINED, OPEN, IDLE], &[]);
+        let failures = check(&[&closed, PIPELINED, OPEN, IDLE, SEQUENTIAL], &[]);
         assert_eq!(failures, ["ringpin /: no figure for CPU ns/req"]);
     }
 
     #[test]
     fn an_expected_server_without_runs_fails() {
-        let failures = check(&[CLOSED, PIPELINED, OPEN, IDLE], &["ringpin", "nginx"]);
+        let failures = check(
+            &[CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL],
+            &["ringpin", "nginx"],
+        );
         assert_eq!(failures, ["nginx /: no runs, so no row"]);
-        let json_too = check(&[CLOSED, PIPELINED, OPEN, IDLE], &["ringpin"]);
+        let json_too = check(&[CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL], &["ringpin"]);
         assert!(json_too.is_empty());
+    }
+
+    #[test]
+    fn the_table_shows_the_sequential_medians() {
+        let second = SEQUENTIAL
+            .replace(r#""rep":1"#, r#""rep":2"#)
+            .replace(r#""p50_us":45.5"#, r#""p50_us":16100.0"#)
+            .replace(r#""p99_us":80.25"#, r#""p99_us":16900.0"#);
+        let third = SEQUENTIAL
+            .replace(r#""rep":1"#, r#""rep":3"#)
+            .replace(r#""p50_us":45.5"#, r#""p50_us":50.0"#)
+            .replace(r#""p99_us":80.25"#, r#""p99_us":90.0"#);
+        let runs: Vec<Run> = [CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL, &second, &third]
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("a test line parses"))
+            .collect();
+        let markdown = render(&summarize(&runs), &runs, "latency.svg");
+        let header = markdown
+            .lines()
+            .find(|line| line.starts_with("| server |"))
+            .expect("a table header");
+        assert!(
+            header.contains("| 1-conn sequential p50 / p99 (µs) |"),
+            "{header}"
+        );
+        let row = markdown
+            .lines()
+            .find(|line| line.starts_with("| ringpin | `/` |"))
+            .expect("ringpin's row");
+        assert!(row.contains("| 50.0 / 90.0 |"), "{row}");
+        assert!(
+            markdown.contains("| 2 | 1-conn sequential | ringpin | `/` | 2000 of 2000 round trips in 2.3 s, 1000 µs apart; µs p50 16,100 p99 16,900 max 400 |"),
+            "{markdown}"
+        );
     }
 }

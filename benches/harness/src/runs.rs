@@ -17,6 +17,8 @@ pub enum Run {
     Open(OpenLoop),
     /// `ringpin-bench idle`.
     Idle(IdleRun),
+    /// `ringpin-bench sequential`.
+    Sequential(SequentialRun),
 }
 
 #[derive(Deserialize)]
@@ -118,6 +120,58 @@ impl IdleOutcome {
     }
 }
 
+#[derive(Deserialize)]
+pub struct SequentialRun {
+    pub rep: u32,
+    pub server: String,
+    pub route: String,
+    pub load: f64,
+    pub sequential: SequentialOutcome,
+}
+
+/// One connection's round trips, one request at a time with a pause between, in µs.
+#[derive(Deserialize)]
+pub struct SequentialOutcome {
+    pub requested: u64,
+    pub warmup: u64,
+    pub completed: u64,
+    pub seconds: f64,
+    pub deadline_s: f64,
+    pub pause_us: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+impl Run {
+    pub fn rep(&self) -> u32 {
+        match self {
+            Run::Closed(t) | Run::Pipelined(t) => t.rep,
+            Run::Open(o) => o.rep,
+            Run::Idle(i) => i.rep,
+            Run::Sequential(s) => s.rep,
+        }
+    }
+
+    pub fn server(&self) -> &str {
+        match self {
+            Run::Closed(t) | Run::Pipelined(t) => &t.server,
+            Run::Open(o) => &o.server,
+            Run::Idle(i) => &i.server,
+            Run::Sequential(s) => &s.server,
+        }
+    }
+
+    pub fn route(&self) -> &str {
+        match self {
+            Run::Closed(t) | Run::Pipelined(t) => &t.route,
+            Run::Open(o) => &o.route,
+            Run::Idle(i) => &i.route,
+            Run::Sequential(s) => &s.route,
+        }
+    }
+}
+
 pub fn load(path: &Path) -> Result<Vec<Run>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     text.lines()
@@ -174,7 +228,7 @@ pub fn others_pct(runs: &[Run]) -> Vec<f64> {
         .filter_map(|run| match run {
             Run::Closed(t) | Run::Pipelined(t) => t.others_pct,
             Run::Open(o) => o.others_pct,
-            Run::Idle(_) => None,
+            Run::Idle(_) | Run::Sequential(_) => None,
         })
         .collect()
 }
@@ -183,13 +237,8 @@ pub fn others_pct(runs: &[Run]) -> Vec<f64> {
 pub fn servers(runs: &[Run]) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
     for run in runs {
-        let server = match run {
-            Run::Closed(t) | Run::Pipelined(t) => &t.server,
-            Run::Open(o) => &o.server,
-            Run::Idle(i) => &i.server,
-        };
-        if !seen.contains(server) {
-            seen.push(server.clone());
+        if !seen.iter().any(|server| server == run.server()) {
+            seen.push(run.server().to_string());
         }
     }
     seen
@@ -198,13 +247,8 @@ pub fn servers(runs: &[Run]) -> Vec<String> {
 fn routes(runs: &[Run]) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
     for run in runs {
-        let route = match run {
-            Run::Closed(t) | Run::Pipelined(t) => &t.route,
-            Run::Open(o) => &o.route,
-            Run::Idle(i) => &i.route,
-        };
-        if !seen.contains(route) {
-            seen.push(route.clone());
+        if !seen.iter().any(|route| route == run.route()) {
+            seen.push(run.route().to_string());
         }
     }
     seen
@@ -238,6 +282,10 @@ pub struct Row {
     pub idle_kib_per_connection: Option<f64>,
     /// Fewest connections held over the repetitions, and how many were asked for.
     pub idle_held: Option<(u64, u64)>,
+    /// One connection, one request at a time after a pause: medians of each run's p50 and
+    /// p99 round trip, in µs.
+    pub sequential_p50_us: Option<f64>,
+    pub sequential_p99_us: Option<f64>,
 }
 
 impl Row {
@@ -263,6 +311,9 @@ impl Row {
         }
         if !self.idle_kib_per_connection.is_some_and(f64::is_finite) {
             missing.push("idle KiB/conn".into());
+        }
+        if !(positive(self.sequential_p50_us) && positive(self.sequential_p99_us)) {
+            missing.push("1-conn sequential".into());
         }
         missing
     }
@@ -292,17 +343,12 @@ pub fn summarize(runs: &[Run]) -> Summary {
     let mut fractions: Vec<f64> = Vec::new();
     let mut reps = 0;
     for run in runs {
-        let rep = match run {
-            Run::Closed(t) | Run::Pipelined(t) => t.rep,
-            Run::Open(o) => {
-                if !fractions.contains(&o.fraction) {
-                    fractions.push(o.fraction);
-                }
-                o.rep
+        if let Run::Open(o) = run {
+            if !fractions.contains(&o.fraction) {
+                fractions.push(o.fraction);
             }
-            Run::Idle(i) => i.rep,
-        };
-        reps = reps.max(rep);
+        }
+        reps = reps.max(run.rep());
     }
     fractions.sort_by(f64::total_cmp);
     let servers = servers(runs);
@@ -358,6 +404,14 @@ fn summarize_row(runs: &[Run], server: &str, route: &str, fractions: &[f64]) -> 
             _ => None,
         })
         .collect();
+    let sequential: Vec<&SequentialOutcome> = runs
+        .iter()
+        .filter_map(|run| match run {
+            Run::Sequential(s) if s.server == server && s.route == route => Some(&s.sequential),
+            _ => None,
+        })
+        .filter(|s| s.completed > 0)
+        .collect();
     Row {
         server: server.to_string(),
         route: route.to_string(),
@@ -373,6 +427,8 @@ fn summarize_row(runs: &[Run], server: &str, route: &str, fractions: &[f64]) -> 
             .iter()
             .map(|i| (i.held(), i.requested))
             .min_by_key(|(held, _)| *held),
+        sequential_p50_us: median(sequential.iter().map(|s| s.p50_us).collect()),
+        sequential_p99_us: median(sequential.iter().map(|s| s.p99_us).collect()),
     }
 }
 
