@@ -167,7 +167,7 @@ impl RequestDecoder {
         loop {
             match &mut self.state {
                 State::Head { scan, empty_lines } => {
-                    // RFC 9112 §2.2: ignore a few empty lines before the request line.
+                    // RFC 9112 §2.2: ignore the empty lines `max_empty_lines` allows (default one).
                     while buf.starts_with(b"\r\n") {
                         buf.advance(2);
                         *empty_lines += 1;

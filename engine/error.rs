@@ -8,15 +8,19 @@ use std::fmt;
 pub enum RequestError {
     /// The request line is not `method SP request-target SP HTTP-version CRLF`.
     InvalidRequestLine,
-    /// The method is not a token.
+    /// The method is not a token (the first byte that is not a tchar is refused at once), or
+    /// it runs past `Limits::max_request_line_bytes`.
     InvalidMethod,
-    /// The request-target is not in a form allowed for its method, or holds a byte RFC 3986
-    /// does not allow (controls, spaces, non-ASCII).
+    /// A well-formed CONNECT: ringpin opens no tunnels, so the engine answers it itself.
+    ConnectNotImplemented,
+    /// The request-target is not in a form allowed for its method, holds a byte RFC 3986
+    /// does not allow (controls, spaces, non-ASCII, `\`), or a percent-encoded NUL, CR or LF.
     InvalidTarget,
     /// The version is not `HTTP/1.0` or `HTTP/1.1` but is shaped like an HTTP version.
     UnsupportedVersion,
     /// A field line is malformed: a name that is not a token, whitespace before the colon,
-    /// obs-fold, or a forbidden byte in a value.
+    /// obs-fold, or a forbidden byte in a value; or a repeated Content-Type, or a framing
+    /// field's name spelt with `_` for `-` (`Content_Length`, `Transfer_Encoding`).
     InvalidHeader,
     /// A line ends in a bare LF, or a CR stands without its LF.
     BareLineEnding,
@@ -24,9 +28,10 @@ pub enum RequestError {
     TooManyEmptyLines,
     /// An HTTP/1.1 request without a Host field, or with more than one.
     InvalidHostCount,
-    /// The Host value is not a valid `uri-host [ ":" port ]`.
+    /// The Host value is not a valid `uri-host [ ":" port ]`, or is empty while the target
+    /// does not carry the authority (any form but absolute-form).
     InvalidHost,
-    /// Content-Length is not a plain decimal number, or is repeated.
+    /// Content-Length is not a plain decimal number, does not fit a `u64`, or is repeated.
     InvalidContentLength,
     /// Both Transfer-Encoding and Content-Length are present.
     ConflictingFraming,
@@ -69,7 +74,7 @@ impl RequestError {
             | RequestError::TrailersTooLarge => 431,
             RequestError::BodyTooLarge => 413,
             RequestError::UnsupportedVersion => 505,
-            RequestError::UnsupportedTransferCoding => 501,
+            RequestError::UnsupportedTransferCoding | RequestError::ConnectNotImplemented => 501,
             RequestError::UnsupportedExpectation => 417,
             RequestError::RequestTimeout => 408,
             RequestError::InvalidRequestLine
@@ -94,6 +99,7 @@ impl RequestError {
         match self {
             RequestError::InvalidRequestLine => "invalid request line",
             RequestError::InvalidMethod => "invalid method",
+            RequestError::ConnectNotImplemented => "CONNECT not implemented",
             RequestError::InvalidTarget => "invalid request target",
             RequestError::UnsupportedVersion => "HTTP version not supported",
             RequestError::InvalidHeader => "invalid header field",

@@ -84,6 +84,9 @@ pub(crate) struct Head {
 pub(crate) struct HeadScan {
     scanned: usize,
     line_end_seen: bool,
+    /// How far the method has been checked, and whether its SP has been seen.
+    method_scanned: usize,
+    method_done: bool,
 }
 
 impl HeadScan {
@@ -95,6 +98,7 @@ impl HeadScan {
     /// byte that decides it, and the limits that a byte-at-a-time reader would have hit
     /// before that byte are checked first.
     pub fn find_end(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, RequestError> {
+        self.scan_method(buf, limits)?;
         let from = self.scanned;
         let new = buf.get(from..).unwrap_or_default();
         for offset in memchr::memchr2_iter(b'\r', b'\n', new) {
@@ -136,10 +140,44 @@ impl HeadScan {
         self.check_partial(buf.len(), limits)
     }
 
+    /// Judges each byte of the method as it arrives: a token (RFC 9110 §5.6.2) ended by one
+    /// SP. Bytes that cannot begin a request line (a TLS ClientHello starts with 0x16, another
+    /// protocol's preface, whitespace) are refused at the first such byte instead of being
+    /// held until the header timeout. A CR or LF here is no exception: the empty lines
+    /// tolerated before a request were skipped by the decoder already.
+    fn scan_method(&mut self, buf: &[u8], limits: &Limits) -> Result<(), RequestError> {
+        if self.method_done {
+            return Ok(());
+        }
+        let from = self.method_scanned;
+        let new = buf.get(from..).unwrap_or_default();
+        for (offset, &b) in new.iter().enumerate() {
+            let i = from + offset;
+            // The limits a byte-at-a-time reader holding the bytes before this one has hit.
+            self.check_partial(i, limits)?;
+            if b == b' ' && i > 0 {
+                self.method_done = true;
+                self.method_scanned = i + 1;
+                return Ok(());
+            }
+            if !is_token_byte(b) {
+                return Err(RequestError::InvalidMethod);
+            }
+        }
+        self.method_scanned = buf.len();
+        Ok(())
+    }
+
     /// The limits as a reader holding the first `len` bytes of an unfinished head sees them.
+    /// A request line that runs past its limit inside the method is a bad method, not a
+    /// long target: 400, not 414.
     fn check_partial(&self, len: usize, limits: &Limits) -> Result<Option<usize>, RequestError> {
         if !self.line_end_seen && len > limits.max_request_line_bytes {
-            Err(RequestError::RequestLineTooLong)
+            Err(if self.method_done {
+                RequestError::RequestLineTooLong
+            } else {
+                RequestError::InvalidMethod
+            })
         } else if len > limits.max_head_bytes {
             Err(RequestError::HeadTooLarge)
         } else {
@@ -177,7 +215,7 @@ pub(crate) fn parse_head(
     };
     let method_span = Span::of(buf, method.as_bytes());
     let target_span = Span::of(buf, target.as_bytes());
-    let (path, query) = split_target(method.as_bytes(), target.as_bytes(), target_span)?;
+    let (form, path, query) = split_target(method.as_bytes(), target.as_bytes(), target_span)?;
 
     let mut head = Head {
         method: method_span,
@@ -189,15 +227,17 @@ pub(crate) fn parse_head(
         keep_alive: version == Version::Http11,
         expect_continue: false,
     };
-    let mut hosts = 0usize;
+    let (mut hosts, mut content_types) = (0usize, 0usize);
+    let mut empty_host = false;
     let mut content_length: Option<u64> = None;
     let mut te = TransferCodings::default();
-    let (mut close, mut keep_alive, mut upgrade) = (false, false, false);
+    let (mut close, mut keep_alive) = (false, false);
     for field in req.headers.iter() {
         let value = trim_ows(field.value);
         let name = field.name.as_bytes();
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
+            empty_host = value.is_empty();
             if !is_host_value(value) {
                 return Err(RequestError::InvalidHost);
             }
@@ -212,10 +252,14 @@ pub(crate) fn parse_head(
             for token in list_items(value) {
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-                upgrade |= token.eq_ignore_ascii_case(b"upgrade");
             }
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            upgrade = true;
+        } else if name.eq_ignore_ascii_case(b"content-type") {
+            content_types += 1;
+            if content_types > 1 {
+                return Err(RequestError::InvalidHeader);
+            }
+        } else if is_disguised_framing_name(name) {
+            return Err(RequestError::InvalidHeader);
         } else if name.eq_ignore_ascii_case(b"expect") && version == Version::Http11 {
             if value.eq_ignore_ascii_case(b"100-continue") {
                 head.expect_continue = true;
@@ -228,11 +272,13 @@ pub(crate) fn parse_head(
         (Version::Http11, 1) | (Version::Http10, 0 | 1) => {}
         _ => return Err(RequestError::InvalidHostCount),
     }
-    // ringpin never switches protocols or opens tunnels: after a request that asks for an
-    // Upgrade, or a CONNECT, a proxy in front may already be relaying raw bytes, which must
-    // never be read as requests. Such a request is answered, then the connection closed.
-    let tunnel = upgrade || method.as_bytes() == b"CONNECT";
-    head.keep_alive = !close && !tunnel && (version == Version::Http11 || keep_alive);
+    // RFC 9112 §3.2: Host may be empty only when the target itself names the authority.
+    if empty_host && form != TargetForm::Absolute {
+        return Err(RequestError::InvalidHost);
+    }
+    // Upgrade (and `Connection: upgrade`) is ignored, as RFC 9110 §7.8 allows: ringpin never
+    // switches protocols, answers without 101, and the connection stays what it was.
+    head.keep_alive = !close && (version == Version::Http11 || keep_alive);
     head.framing = match (te.present, content_length) {
         (true, Some(_)) => return Err(RequestError::ConflictingFraming),
         (true, None) => te.framing(version)?,
@@ -243,7 +289,29 @@ pub(crate) fn parse_head(
     if head.framing == Framing::Empty {
         head.expect_continue = false;
     }
+    // ringpin opens no tunnels: a well-formed CONNECT is answered by the engine, never by
+    // a handler that might answer 2xx and leave the client sending tunnel bytes as requests.
+    if form == TargetForm::Authority {
+        return Err(RequestError::ConnectNotImplemented);
+    }
     Ok(head)
+}
+
+/// `Content_Length`, `transfer_encoding` ...: the name of a framing field with `_` for `-`.
+/// Not the field, but a proxy or CGI-style gateway may translate it into the field (both
+/// become `HTTP_CONTENT_LENGTH`): a second framing the engine would not see.
+fn is_disguised_framing_name(name: &[u8]) -> bool {
+    matches!(name.len(), 14 | 17)
+        && name.contains(&b'_')
+        && [&b"content-length"[..], b"transfer-encoding"]
+            .iter()
+            .any(|field| {
+                name.len() == field.len()
+                    && name
+                        .iter()
+                        .zip(field.iter())
+                        .all(|(&n, &f)| n.to_ascii_lowercase() == f || (n == b'_' && f == b'-'))
+            })
 }
 
 /// The field lines of a head that [`parse_head`] accepted, as (name, value trimmed of
@@ -320,22 +388,36 @@ fn request_line_is_well_formed(line: &[u8]) -> bool {
         && (line.ends_with(b"HTTP/1.1") || line.ends_with(b"HTTP/1.0"))
 }
 
+/// The four forms of a request-target (RFC 9112 §3.2).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum TargetForm {
+    Origin,
+    Absolute,
+    Authority,
+    Asterisk,
+}
+
 /// Splits the request-target into path and query after checking its form (RFC 9112 §3.2).
 fn split_target(
     method: &[u8],
     target: &[u8],
     span: Span,
-) -> Result<(Span, Option<Span>), RequestError> {
-    if !target.iter().all(|&b| is_target_byte(b)) {
+) -> Result<(TargetForm, Span, Option<Span>), RequestError> {
+    if !target.iter().all(|&b| is_target_byte(b)) || has_encoded_control(target) {
         return Err(RequestError::InvalidTarget);
     }
     let is_connect = method == b"CONNECT";
     match target.first() {
-        Some(b'/') if !is_connect => Ok(split_query(target, span, 0)),
-        Some(b'*') if target.len() == 1 && method == b"OPTIONS" => Ok((span, None)),
+        Some(b'/') if !is_connect => {
+            let (path, query) = split_query(target, span, 0);
+            Ok((TargetForm::Origin, path, query))
+        }
+        Some(b'*') if target.len() == 1 && method == b"OPTIONS" => {
+            Ok((TargetForm::Asterisk, span, None))
+        }
         Some(_) if is_connect => {
             if is_authority(target) {
-                Ok((span, None))
+                Ok((TargetForm::Authority, span, None))
             } else {
                 Err(RequestError::InvalidTarget)
             }
@@ -359,7 +441,8 @@ fn split_target(
             if !scheme_ok || authority.is_empty() || !is_host_value(authority) {
                 return Err(RequestError::InvalidTarget);
             }
-            Ok(split_query(target, span, path_at))
+            let (path, query) = split_query(target, span, path_at);
+            Ok((TargetForm::Absolute, path, query))
         }
         None => Err(RequestError::InvalidTarget),
     }
@@ -438,14 +521,26 @@ fn is_reg_name_byte(b: u8) -> bool {
         )
 }
 
-/// Visible ASCII except `#` (fragments are never sent) and the bytes httparse already
-/// refuses. Non-ASCII must be percent-encoded (RFC 3986 §2.1): refused, where httparse
-/// accepts it.
+/// Visible ASCII except `#` (fragments are never sent), `\` (no URI holds it; some
+/// servers and file systems read it as `/`) and the bytes httparse already refuses.
+/// Non-ASCII must be percent-encoded (RFC 3986 §2.1): refused, where httparse accepts it.
 fn is_target_byte(b: u8) -> bool {
-    (0x21..=0x7e).contains(&b) && b != b'#'
+    (0x21..=0x7e).contains(&b) && b != b'#' && b != b'\\'
 }
 
-/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no list, no whitespace inside.
+/// `%00`, `%0D` or `%0A` anywhere in the target: a NUL, CR or LF once decoded, which
+/// truncates a path in C-string code or splits a header a handler builds from it.
+fn has_encoded_control(target: &[u8]) -> bool {
+    memchr::memchr_iter(b'%', target).any(|at| {
+        matches!(
+            target.get(at + 1..at + 3),
+            Some([b'0', b'0' | b'a' | b'A' | b'd' | b'D'])
+        )
+    })
+}
+
+/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no list, no whitespace inside,
+/// at most `u64::MAX`. Leading zeros are digits like any other: `007` is 7.
 fn parse_content_length(value: &[u8]) -> Result<u64, RequestError> {
     if value.is_empty() {
         return Err(RequestError::InvalidContentLength);
@@ -454,9 +549,10 @@ fn parse_content_length(value: &[u8]) -> Result<u64, RequestError> {
         if !b.is_ascii_digit() {
             return Err(RequestError::InvalidContentLength);
         }
+        // A value beyond u64 is not a large body but no number at all.
         n.checked_mul(10)
             .and_then(|n| n.checked_add(u64::from(b - b'0')))
-            .ok_or(RequestError::BodyTooLarge)
+            .ok_or(RequestError::InvalidContentLength)
     })
 }
 
@@ -582,6 +678,54 @@ mod tests {
         ];
         assert_eq!(scanned_fields(head), expected);
         assert_eq!(httparse_fields(head), expected);
+    }
+
+    type Scanned = Result<Option<usize>, RequestError>;
+
+    /// What `find_end` says of `bytes` fed whole, and fed one byte per call.
+    fn scan_whole_and_bytewise(bytes: &[u8], limits: &Limits) -> (Scanned, Scanned) {
+        let whole = HeadScan::default().find_end(bytes, limits);
+        let mut scan = HeadScan::default();
+        let mut bytewise = Ok(None);
+        for len in 1..=bytes.len() {
+            bytewise = scan.find_end(&bytes[..len], limits);
+            if bytewise != Ok(None) {
+                break;
+            }
+        }
+        (whole, bytewise)
+    }
+
+    #[test]
+    fn the_method_is_judged_byte_by_byte() {
+        let limits = Limits::default();
+        let long = [
+            vec![b'M'; limits.max_request_line_bytes + 1],
+            b" / ".to_vec(),
+        ]
+        .concat();
+        let cases: [(&[u8], Scanned); 6] = [
+            (b"\x16\x03\x01\x02\x00", Err(RequestError::InvalidMethod)),
+            (b"GE\x00", Err(RequestError::InvalidMethod)),
+            (b"GET\r\n", Err(RequestError::InvalidMethod)),
+            (b" GET", Err(RequestError::InvalidMethod)),
+            (b"GET /\x16", Ok(None)),
+            (&long, Err(RequestError::InvalidMethod)),
+        ];
+        for (bytes, expected) in cases {
+            let (whole, bytewise) = scan_whole_and_bytewise(bytes, &limits);
+            assert_eq!(whole, expected, "{:?}", bytes.escape_ascii().to_string());
+            assert_eq!(bytewise, expected, "{:?}", bytes.escape_ascii().to_string());
+        }
+        let line = [b"GET /".to_vec(), vec![b'a'; limits.max_request_line_bytes]].concat();
+        let (whole, bytewise) = scan_whole_and_bytewise(&line, &limits);
+        assert_eq!(
+            (whole, bytewise),
+            (
+                Err(RequestError::RequestLineTooLong),
+                Err(RequestError::RequestLineTooLong)
+            )
+        );
     }
 
     /// Every head in the h2o seeds that `parse_head` accepts yields, line by line, exactly

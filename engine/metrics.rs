@@ -48,9 +48,10 @@ const HISTOGRAM_DIGITS: u8 = 3;
 const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
 
 /// Every parse error counted by kind, in counter order; index `len()` is "other".
-const PARSE_ERROR_KINDS: [RequestError; 22] = [
+const PARSE_ERROR_KINDS: [RequestError; 23] = [
     RequestError::InvalidRequestLine,
     RequestError::InvalidMethod,
+    RequestError::ConnectNotImplemented,
     RequestError::InvalidTarget,
     RequestError::UnsupportedVersion,
     RequestError::InvalidHeader,
@@ -78,7 +79,7 @@ const PARSE_ERROR_BUCKETS: usize = PARSE_ERROR_KINDS.len() + 1;
 const OTHER_KIND: &str = "other";
 
 /// The counter index of a parse error: its position in [`PARSE_ERROR_KINDS`], or the
-/// "other" bucket for a variant added after the table. A scan of 22 bytes, on a path that
+/// "other" bucket for a variant added after the table. A scan of 23 bytes, on a path that
 /// closes the connection anyway.
 fn parse_error_index(kind: RequestError) -> usize {
     PARSE_ERROR_KINDS
@@ -665,7 +666,7 @@ const SHARD_FAMILIES: [ShardFamily; 8] = [
 impl MetricsSnapshot {
     /// The Prometheus text format (version 0.0.4). Counters and gauges carry a `shard` label
     /// (sum them with `sum without (shard)`), except parse errors, which are summed across
-    /// shards to keep their 23 kinds from multiplying by the shard count. Latencies are
+    /// shards to keep their 24 kinds from multiplying by the shard count. Latencies are
     /// summaries of the merged histograms, since percentiles cannot be added up afterwards.
     pub fn render_prometheus(&self) -> String {
         let mut out = Exposition::default();

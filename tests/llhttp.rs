@@ -45,7 +45,8 @@ const fn refuse(answered: usize, status: u16) -> Expected {
 /// Cases where ringpin deliberately decides otherwise than llhttp: (file, case name, what
 /// ringpin does, why).
 const POLICY: &[(&str, &str, Expected, &str)] = &[
-    // Upgrade: llhttp pauses to hand the connection over; ringpin never switches protocols.
+    // Upgrade: llhttp pauses to hand the connection over; ringpin ignores Upgrade, keeps the
+    // connection and reads on (what follows in these cases is an unfinished line).
     (
         "connection.md",
         "Multiple tokens with folding and LWS",
@@ -87,6 +88,23 @@ const POLICY: &[(&str, &str, Expected, &str)] = &[
         accept(0),
         UNFINISHED,
     ),
+    // Empty lines: llhttp skips any number between requests; ringpin exactly one.
+    (
+        "connection.md",
+        "CRLF between requests, implicit `keep-alive`",
+        refuse(1, 400),
+        "two empty lines before a request: ringpin ignores exactly one (RFC 9112 §2.2)",
+    ),
+    // CONNECT: llhttp pauses to hand the connection over; ringpin opens no tunnels.
+    ("method.md", "CONNECT request", refuse(0, 501), CONNECT),
+    (
+        "method.md",
+        "CONNECT request with CAPS",
+        refuse(0, 501),
+        CONNECT,
+    ),
+    ("method.md", "CONNECT with body", refuse(0, 501), CONNECT),
+    ("uri.md", "Underscore in hostname", refuse(0, 501), CONNECT),
     // Methods: any token (RFC 9110 §9.1); the handler decides what it implements.
     (
         "invalid.md",
@@ -129,6 +147,12 @@ const POLICY: &[(&str, &str, Expected, &str)] = &[
     ("uri.md", "Fragment in URI", refuse(0, 400), FRAGMENT),
     (
         "uri.md",
+        "Quotes in URI",
+        refuse(0, 400),
+        "`\\` is in no URI (RFC 3986 §2) and some back ends read it as `/`: refused",
+    ),
+    (
+        "uri.md",
         "`host:port` and basic auth",
         refuse(0, 400),
         "userinfo in an http(s) URI is an error (RFC 9110 §4.2.4)",
@@ -147,9 +171,10 @@ const POLICY: &[(&str, &str, Expected, &str)] = &[
     ),
 ];
 
-const UPGRADE: &str =
-    "Upgrade is not performed: the request is answered and the connection closed, so \
-     bytes a proxy may already relay as a tunnel are never read as requests";
+const UPGRADE: &str = "Upgrade is ignored (RFC 9110 §7.8 MAY): the request is answered \
+     without 101 and the connection stays open; what follows is read as the next request";
+const CONNECT: &str = "ringpin opens no tunnels: a well-formed CONNECT is answered 501 by \
+     the engine and the connection closed, the handler never sees it";
 const UNFINISHED: &str = "the head never ends: ringpin judges complete heads only";
 const METHOD_TOKEN: &str = "a method is any token (RFC 9110 §9.1); hello answers 404/405";
 const OTHER_PROTOCOL: &str =
