@@ -10,8 +10,9 @@
 //! logger decides where it goes.
 //!
 //! A request whose handler future is dropped before it answers (the connection closed) is
-//! not logged. The client address is not known to handlers yet: Common and Combined lines
-//! show `-` for it and JSON lines leave it out.
+//! not logged. The remote host is [`Request::client_addr`]'s IP address (the PROXY source,
+//! or what trusted proxies forwarded, else the TCP peer); `-` (JSON: `null`) for a request
+//! no connection carried.
 
 use std::cell::RefCell;
 use std::fmt::Write;
@@ -48,13 +49,14 @@ const SCRATCH_BYTES: usize = 256;
 /// How a request is written as a line.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum LogFormat {
-    /// NCSA Common Log Format:
-    /// `- - - [10/Oct/2000:13:55:36 +0000] "GET /a.gif HTTP/1.1" 200 2326`.
+    /// NCSA Common Log Format, the client's IP address first:
+    /// `192.0.2.7 - - [10/Oct/2000:13:55:36 +0000] "GET /a.gif HTTP/1.1" 200 2326`.
     Common,
     /// Common plus the quoted `Referer` and `User-Agent` (`"-"` when absent).
     Combined,
-    /// One JSON object a line: `time` (RFC 3339, UTC), `method`, `target`, `version`,
-    /// `status`, `bytes`, `duration_us`, `shard`, `referer`, `user_agent`.
+    /// One JSON object a line: `time` (RFC 3339, UTC), `client` (the IP address),
+    /// `method`, `target`, `version`, `status`, `bytes`, `duration_us`, `shard`, `referer`,
+    /// `user_agent`.
     Json,
 }
 
@@ -140,9 +142,16 @@ impl Entry {
         };
         let referer = request.header("referer");
         let user_agent = request.header("user-agent");
+        let client = Some(request.client_addr().ip()).filter(|ip| !ip.is_unspecified());
         match format {
             LogFormat::Common | LogFormat::Combined => {
-                text.push_str("- - - [");
+                match client {
+                    Some(ip) => {
+                        let _ = write!(text, "{ip}");
+                    }
+                    None => text.push('-'),
+                }
+                text.push_str(" - - [");
                 write_clf_time(&mut text, received);
                 text.push_str("] \"");
                 escape_clf(&mut text, request.method().as_bytes());
@@ -155,7 +164,14 @@ impl Entry {
             LogFormat::Json => {
                 text.push_str("{\"time\":\"");
                 write_rfc3339(&mut text, received);
-                text.push_str("\",\"method\":");
+                text.push_str("\",\"client\":");
+                match client {
+                    Some(ip) => {
+                        let _ = write!(text, "\"{ip}\"");
+                    }
+                    None => text.push_str("null"),
+                }
+                text.push_str(",\"method\":");
                 escape_json(&mut text, Some(request.method().as_bytes()));
                 text.push_str(",\"target\":");
                 escape_json(&mut text, Some(request.target().as_bytes()));

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 pub use crate::shedding::Shedding;
 pub use crate::timeouts::Timeouts;
 
@@ -72,6 +74,24 @@ pub struct Config {
     /// services, which would rather restart than run on after a bug): the panic ends its
     /// shard thread, and [`crate::ServerHandle::join`] returns the error.
     pub catch_panics: bool,
+    /// Whether every connection starts with a PROXY protocol header (v1 or v2, as HAProxy's
+    /// `send-proxy`/`send-proxy-v2` and cloud load balancers send it), whose source address
+    /// becomes [`Request::client_addr`](crate::Request::client_addr). Default off. On, a
+    /// connection whose first bytes cannot begin a valid header is closed at once, without
+    /// a response, and the header's bytes never reach the HTTP parser. Turn it on only
+    /// when every client is a load balancer that sends the header: anyone who can connect
+    /// can claim any address in one.
+    pub proxy_protocol: bool,
+    /// How long a connection may take to deliver its whole PROXY header, from accept; then
+    /// it is closed. Default 5 s (HAProxy's `timeout client` for `accept-proxy` is in the
+    /// same range). Only with [`Config::proxy_protocol`].
+    pub proxy_header_timeout: Duration,
+    /// The proxies whose `Forwarded` or `X-Forwarded-For` fields are believed: when the
+    /// TCP peer (or the PROXY header's source) is in one of these networks,
+    /// [`Request::client_addr`](crate::Request::client_addr) reads the client from those
+    /// fields. Default empty: the fields are ignored. List only proxies that overwrite or
+    /// append to the field they use, and strip the other one (docs/deploy.md).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// How a shard's own io_uring posts its completions, which decides how a parked shard is
@@ -177,6 +197,9 @@ impl Default for Config {
             io: IoBackend::Auto,
             ring_setup: RingSetup::Auto,
             catch_panics: true,
+            proxy_protocol: false,
+            proxy_header_timeout: Duration::from_secs(5),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -259,6 +282,24 @@ impl Config {
         self.shutdown_grace = grace;
         self
     }
+
+    /// Sets [`Config::proxy_protocol`].
+    pub fn with_proxy_protocol(mut self, enabled: bool) -> Self {
+        self.proxy_protocol = enabled;
+        self
+    }
+
+    /// Sets [`Config::proxy_header_timeout`].
+    pub fn with_proxy_header_timeout(mut self, timeout: Duration) -> Self {
+        self.proxy_header_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::trusted_proxies`], e.g. `vec!["10.0.0.0/8".parse()?]`.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpNet>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
 }
 
 /// Protocol limits. Each names its unit, its default and what exceeding it does; every
@@ -291,7 +332,7 @@ pub struct Limits {
     /// CRLFs. Default 8 KiB. Exceeding it: 431. Trailer fields are validated and discarded.
     pub max_trailer_bytes: usize,
     /// Most empty lines (CRLF) tolerated before a request line (RFC 9112 §2.2 asks servers to
-    /// ignore at least one). Default 4. Exceeding it: 400.
+    /// ignore at least one). Default 1, exactly that. Exceeding it: 400.
     pub max_empty_lines: usize,
     /// Most pipelined requests answered before their responses are written and the shard
     /// yields to other connections. Default 64 requests. Bounds the write buffer.
@@ -317,7 +358,7 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             max_chunk_extension_bytes: 4 * 1024,
             max_trailer_bytes: 8 * 1024,
-            max_empty_lines: 4,
+            max_empty_lines: 1,
             max_pipelined_requests: 64,
             max_pipelined_bytes: 256 * 1024,
             read_buffer_bytes: 8 * 1024,

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
-use std::net::Shutdown;
+use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -23,6 +23,8 @@ use glommio::timer::Timer;
 use crate::error::RequestError;
 use crate::handler::Handler;
 use crate::metrics::TimeoutKind;
+use crate::origin::Origin;
+use crate::proxy_protocol::ProxyHeader;
 use crate::request::Request;
 use crate::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
 use crate::shard::ShardCtx;
@@ -139,6 +141,17 @@ pub(crate) fn serve_conn<H: Handler>(
     if let Some((shedder, retry_after)) = shard.shedder() {
         session.set_shedder(shedder, retry_after);
     }
+    let peer = stream.peer_addr().unwrap_or_else(|e| {
+        // Reset before it was served: its requests, if any arrive, say 0.0.0.0:0.
+        log::debug!("peer address unknown: {e}");
+        SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
+    });
+    // One allocation per connection; each request holds a reference count of it.
+    session.set_origin(Rc::new(Origin {
+        peer,
+        proxied: None,
+        trusted: shard.trusted_proxies.clone(),
+    }));
     let io = match shard
         .ring
         .as_ref()
@@ -174,10 +187,7 @@ pub(crate) fn serve_conn<H: Handler>(
         // response body, an SSE stream, `body_stream_limit`): a panic there ends this
         // connection, not the shard. The session catches the handler's own panics first
         // and answers them 500.
-        let outcome = {
-            let mut run = std::pin::pin!(conn.run(&*handler));
-            poll_fn(|cx| unwind::poll_caught(run.as_mut(), cx)).await
-        };
+        let outcome = unwind::Caught::new(conn.run(&*handler)).await;
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -203,6 +213,11 @@ pub(crate) fn serve_conn<H: Handler>(
 
 impl Conn {
     async fn run<H: Handler>(&mut self, handler: &H) -> io::Result<()> {
+        if let Some(limit) = self.shard.proxy_header {
+            if !self.take_proxy_header(limit).await? {
+                return Ok(());
+            }
+        }
         loop {
             let answered = self.session.answer(handler, self.shard.is_draining()).await;
             // Decided before the flush empties the output.
@@ -270,6 +285,36 @@ impl Conn {
                     self.session.refuse(RequestError::RequestTimeout);
                 }
             }
+        }
+    }
+
+    /// Reads the PROXY header the listener expects (`Config::proxy_protocol`), within
+    /// `limit` of accept; its source becomes the origin's, and bytes after it are the first
+    /// request's. Returns `false`, the connection shut down, if the bytes cannot begin a
+    /// valid header (refused at the first such byte), the limit passes, the client closes
+    /// or a drain starts first.
+    async fn take_proxy_header(&mut self, limit: Duration) -> io::Result<bool> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let refused = match self.session.take_proxy_header() {
+                ProxyHeader::Complete { .. } => return Ok(true),
+                ProxyHeader::Invalid => "not a valid PROXY header",
+                ProxyHeader::Partial => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        "PROXY header timeout"
+                    } else {
+                        match self.read_into_session(left, true).await? {
+                            Readiness::Bytes => continue,
+                            Readiness::TimedOut => "PROXY header timeout",
+                            Readiness::Eof | Readiness::Drained => "closed before its PROXY header",
+                        }
+                    }
+                }
+            };
+            log::debug!("connection refused: {refused}");
+            self.shutdown(Shutdown::Both).await?;
+            return Ok(false);
         }
     }
 

@@ -13,7 +13,8 @@
 //! - `server`: binds one socket per shard (`listener`), picks the CPUs (`cpus`), starts the
 //!   shards and returns a [`ServerHandle`].
 //! - `shard`: the pinned executor; accepts connections and runs the drain.
-//! - `conn`: one connection's socket loop: read into its [`Session`], write what the session
+//! - `conn`: one connection's socket loop: first the PROXY header when the listener expects
+//!   one (`proxy_protocol`), then read into its [`Session`], write what the session
 //!   produced once per batch, keep alive, linger or close. Its bytes move through `uring`,
 //!   the shard's own io_uring (multishot receives, batched sends), or glommio's sockets
 //!   ([`IoBackend`]).
@@ -22,6 +23,8 @@
 //! - `decode`: bytes to requests, resumable at any byte: `head` (request line and fields,
 //!   validated per RFC 9112), then the body by Content-Length or `chunked`.
 //! - `request` / `response`: what the handler sees and returns; `encode` writes responses.
+//!   `origin`: where a request comes from ([`Request::client_addr`]: the PROXY source, or
+//!   trusted proxies' `Forwarded` / `X-Forwarded-For`), parsed only when asked.
 //! - `error`: why a request was refused, each reason mapped to one status code.
 //! - `date`: the per-shard `Date` header; `sys` and `uring` (its `sys` and buffer ring):
 //!   the only `unsafe` code.
@@ -74,8 +77,10 @@ mod listener;
 mod mesh;
 pub mod metrics;
 pub mod middleware;
+mod origin;
 mod pool;
 mod preflight;
+mod proxy_protocol;
 mod request;
 mod response;
 mod router;
@@ -98,6 +103,9 @@ pub use encode::reason_phrase;
 pub use error::RequestError;
 pub use handler::Handler;
 pub use head::Version;
+/// The network type of [`Config::trusted_proxies`] (`"10.0.0.0/8".parse()`), re-exported
+/// from the `ipnet` crate.
+pub use ipnet::IpNet;
 pub use json::{
     error_response, to_bytes_serde_json, to_bytes_sonic, Json, JsonRejection, JSON_BACKEND,
 };

@@ -1,12 +1,14 @@
 //! The request a handler receives: ranges into the frozen read buffer, no copies.
 
 use std::borrow::Cow;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 
 use bytes::Bytes;
 
 use crate::body::RequestBody;
 use crate::head::{Head, Span, Version};
+use crate::origin::{self, Origin};
 
 /// Most `:param` and `*rest` captures one route may have.
 pub const MAX_PARAMS: usize = 8;
@@ -28,7 +30,13 @@ pub struct Request {
     body: Bytes,
     body_stream: Option<RequestBody>,
     params: Params,
+    /// The connection's addresses; `None` for a request no connection carried (a
+    /// [`crate::Session`] driven by hand without [`crate::Session::set_peer_addr`]).
+    origin: Option<Rc<Origin>>,
 }
+
+/// What [`Request::peer_addr`] and [`Request::client_addr`] say without a connection.
+const NO_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 impl Request {
     pub(crate) fn new(head: Bytes, parts: Head, body: Bytes) -> Request {
@@ -38,7 +46,41 @@ impl Request {
             body,
             body_stream: None,
             params: Params::default(),
+            origin: None,
         }
+    }
+
+    /// Gives the request its connection's addresses (a reference count, no copy).
+    pub(crate) fn set_origin(&mut self, origin: Option<Rc<Origin>>) {
+        self.origin = origin;
+    }
+
+    /// The TCP peer of the connection, as accept returned it: the client, or the proxy or
+    /// load balancer in front of ringpin. `0.0.0.0:0` for a request no socket carried.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.origin.as_ref().map_or(NO_ADDR, |o| o.peer)
+    }
+
+    /// The client's address, as far as ringpin can trust what it is told:
+    ///
+    /// 1. the source address of the connection's PROXY header
+    ///    ([`Config::proxy_protocol`](crate::Config::proxy_protocol)) when it carried one
+    ///    (v2 `LOCAL`, v1 `UNKNOWN`, unspecified and unix families keep the TCP peer), else
+    ///    [`Request::peer_addr`];
+    /// 2. when that address is one of
+    ///    [`Config::trusted_proxies`](crate::Config::trusted_proxies): the rightmost
+    ///    address in `Forwarded: for=` (RFC 7239), or without a `Forwarded` field in
+    ///    `X-Forwarded-For`, that is not a trusted proxy (the leftmost if all are), with
+    ///    port 0 when the header gives none. A malformed entry on that walk (or `unknown`,
+    ///    an obfuscated node) makes it give up: the answer is then the address of step 1.
+    ///
+    /// The fields are parsed on each call, only then: a request that never asks pays
+    /// nothing.
+    pub fn client_addr(&self) -> SocketAddr {
+        let Some(origin) = &self.origin else {
+            return NO_ADDR;
+        };
+        origin::client_addr(origin.nearest(), &origin.trusted, || self.headers())
     }
 
     /// The request line (method, target, version), as a slice of the head: no copy.

@@ -4,10 +4,11 @@
 //! request, and writes what it produced. Because no socket is involved, tests, fuzzers and
 //! other transports can drive exactly the code a live connection runs.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use crate::body::Pipe;
 use crate::config::Limits;
@@ -18,7 +19,9 @@ use crate::error::RequestError;
 use crate::handler::Handler;
 use crate::head::Version;
 use crate::metrics::ShardMetrics;
+use crate::origin::Origin;
 use crate::pool;
+use crate::proxy_protocol::{parse_proxy_header, ProxyHeader};
 use crate::request::Request;
 use crate::response::{BodyStream, Response};
 use crate::shedding::Shedder;
@@ -111,6 +114,8 @@ pub struct Session {
     shedder: Option<(Rc<Shedder>, u32)>,
     metrics: Option<ShardMetrics>,
     input_at: Option<Instant>,
+    /// The connection's addresses, handed to each request (a reference count).
+    origin: Option<Rc<Origin>>,
 }
 
 impl Drop for Session {
@@ -214,8 +219,39 @@ impl Session {
             shedder: None,
             metrics: None,
             input_at: None,
+            origin: None,
             limits,
         }
+    }
+
+    /// Sets the address the session's bytes come from, which its requests report as
+    /// [`Request::peer_addr`] and [`Request::client_addr`]; without it they say `0.0.0.0:0`.
+    pub fn set_peer_addr(&mut self, peer: SocketAddr) {
+        self.set_origin(Rc::new(Origin {
+            peer,
+            proxied: None,
+            trusted: Rc::from([]),
+        }));
+    }
+
+    /// Sets the connection's addresses, as accept and the PROXY header gave them.
+    pub(crate) fn set_origin(&mut self, origin: Rc<Origin>) {
+        self.origin = Some(origin);
+    }
+
+    /// Looks for the PROXY header at the start of the input; once it is complete, takes it
+    /// out, so the first request starts at the byte after it (in the same read or not),
+    /// and records its source address in the origin set before.
+    pub(crate) fn take_proxy_header(&mut self) -> ProxyHeader {
+        let parsed = parse_proxy_header(&self.input);
+        if let ProxyHeader::Complete { len, source } = parsed {
+            self.input.advance(len.min(self.input.len()));
+            // No request holds the origin yet: it is changed in place.
+            if let Some(origin) = self.origin.as_mut().and_then(Rc::get_mut) {
+                origin.proxied = source;
+            }
+        }
+        parsed
     }
 
     /// Appends bytes received from the peer (a copy; the live loop reads in place instead).
@@ -261,17 +297,54 @@ impl Session {
             && !self.batch_full(answered)
         {
             // The decoded request goes straight into the handler's future: built in this
-            // statement, so the task holds one request across the wait, not two.
-            let (request, dispatched) = match self.decode_next(handler, draining, finished.take()) {
-                Next::Call(request, dispatched) => (request, dispatched),
-                Next::Answered => {
-                    answered += 1;
-                    continue;
+            // statement, so the task holds one request across the wait, not two. The call and
+            // every poll run under `unwind::catch` (a panic: a 500 with a close, counted by
+            // route, logged), here and not in an async fn taking the request: that fn's
+            // future would hold the request twice more (its argument and the local it is
+            // moved to) beside the handler's future (tests: the connection future's size).
+            let (call, summary, route, dispatched) =
+                match self.decode_next(handler, draining, finished.take()) {
+                    Next::Call(request, dispatched) => {
+                        let summary = RequestSummary::of(&request);
+                        match unwind::catch(|| handler.call(request)) {
+                            Ok(call) => (
+                                unwind::Caught::new(call),
+                                summary,
+                                unwind::take_route(),
+                                dispatched,
+                            ),
+                            Err(panic) => {
+                                let response = self.panicked(&summary, &panic);
+                                let status = response.status();
+                                self.respond(dispatched.meta, response, draining);
+                                finished = self.record(&dispatched, status);
+                                answered += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    Next::Answered => {
+                        answered += 1;
+                        continue;
+                    }
+                    Next::Again => continue,
+                    Next::Stop => break,
+                };
+            let mut call = std::pin::pin!(call);
+            let mut waited = false;
+            let outcome = std::future::poll_fn(|cx| {
+                let polled = std::future::Future::poll(call.as_mut(), cx);
+                waited |= polled.is_pending();
+                polled
+            })
+            .await;
+            let response = match outcome {
+                Ok(response) => response,
+                Err(panic) => {
+                    unwind::note_route_of_panic(route);
+                    self.panicked(&summary, &panic)
                 }
-                Next::Again => continue,
-                Next::Stop => break,
             };
-            let (response, waited) = self.call_caught(handler, request).await;
             let status = response.status();
             self.respond(dispatched.meta, response, draining);
             let done = self.record(&dispatched, status);
@@ -283,40 +356,16 @@ impl Session {
         answered
     }
 
-    /// Calls `handler` on `request` and awaits its response with every poll under
-    /// [`unwind::catch`]: a panic becomes a `500` with a close, counted by route and
-    /// logged (at a bounded rate); unless the shard runs crash-only
-    /// ([`Config::catch_panics`](crate::Config::catch_panics) off), where it unwinds on.
-    /// The decoded request goes straight into the handler's future, so the task holds one
-    /// request across the wait, not two. Returns the response and whether the handler waited.
-    async fn call_caught<H: Handler>(&mut self, handler: &H, request: Request) -> (Response, bool) {
-        let summary = RequestSummary::of(&request);
-        let called = unwind::catch(|| handler.call(request));
+    /// Counts and logs a caught handler panic; returns its answer.
+    #[cold]
+    fn panicked(&self, summary: &RequestSummary, panic: &unwind::Panic) -> Response {
         let route = unwind::take_route();
-        let mut waited = false;
-        let outcome = match called {
-            Ok(call) => {
-                let mut call = std::pin::pin!(call);
-                std::future::poll_fn(|cx| {
-                    let polled = unwind::poll_caught(call.as_mut(), cx);
-                    waited |= polled.is_pending();
-                    polled
-                })
-                .await
-            }
-            Err(panic) => Err(panic),
-        };
-        match outcome {
-            Ok(response) => (response, waited),
-            Err(panic) => {
-                let route = route.as_deref().unwrap_or("-");
-                if let Some(metrics) = &self.metrics {
-                    metrics.handler_panicked(route);
-                }
-                unwind::log(&format!("the handler of {summary} (route {route})"), &panic);
-                (handler_panicked(), waited)
-            }
+        let route = route.as_deref().unwrap_or("-");
+        if let Some(metrics) = &self.metrics {
+            metrics.handler_panicked(route);
         }
+        unwind::log(&format!("the handler of {summary} (route {route})"), panic);
+        handler_panicked()
     }
 
     /// Decodes the next request: one for the handler, or what was done instead (a shed
@@ -356,7 +405,8 @@ impl Session {
             self.take_output_buffer();
         }
         match decoded {
-            Ok(Decoded::Request(request)) => {
+            Ok(Decoded::Request(mut request)) => {
+                request.set_origin(self.origin.clone());
                 let dispatched = Dispatched {
                     meta: RequestMeta::of(&request),
                     ..dispatched
@@ -374,7 +424,8 @@ impl Session {
                     }
                 }
             }
-            Ok(Decoded::Streaming(request)) => {
+            Ok(Decoded::Streaming(mut request)) => {
+                request.set_origin(self.origin.clone());
                 if let Some(retry) = self.shed_now() {
                     // Refused before any body byte is read: nothing of it can be trusted
                     // as the next request, so the connection closes after the 503.

@@ -71,6 +71,10 @@ pub(crate) struct ShardCtx {
     pub handshake_settle: Duration,
     /// The shard's own io_uring for connection I/O; `None`: glommio's sockets.
     pub ring: Option<Rc<Driver>>,
+    /// `Config::proxy_protocol`, and how long the header may take.
+    pub proxy_header: Option<Duration>,
+    /// `Config::trusted_proxies`, shared by every connection's origin.
+    pub trusted_proxies: Rc<[ipnet::IpNet]>,
     max_connections: usize,
     shedding: Option<Shedding>,
     shedder: Rc<Shedder>,
@@ -102,6 +106,8 @@ impl ShardCtx {
             timeouts: config.timeouts.clone(),
             idle_buffer_release: config.idle_buffer_release,
             handshake_settle: config.handshake_settle,
+            proxy_header: config.proxy_protocol.then_some(config.proxy_header_timeout),
+            trusted_proxies: Rc::from(config.trusted_proxies.as_slice()),
             max_requests: config.max_requests_per_connection,
             max_connections: config.max_connections_per_shard.max(1),
             shedding: config.shedding.clone(),

@@ -49,6 +49,11 @@ pub(crate) fn note_route(pattern: &Rc<str>) {
     ROUTE.with(|route| *route.borrow_mut() = Some(pattern.clone()));
 }
 
+/// Puts back the route noted at dispatch, for [`take_route`] when the panic is reported.
+pub(crate) fn note_route_of_panic(route: Option<Rc<str>>) {
+    ROUTE.with(|slot| *slot.borrow_mut() = route);
+}
+
 /// The route noted for the request just dispatched, if a router noted one.
 pub(crate) fn take_route() -> Option<Rc<str>> {
     ROUTE.with(|route| route.borrow_mut().take())
@@ -108,6 +113,31 @@ pub(crate) fn poll_caught<F: Future + ?Sized>(
         Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
         Ok(Poll::Pending) => Poll::Pending,
         Err(panic) => Poll::Ready(Err(panic)),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`poll_caught`] as a future of its own, awaited where it is built: the task holds
+    /// `future` once, with no `Pin` and `poll_fn` beside it, no tag, and no copy in an
+    /// async fn's argument (the connection future's size, `conn::tests`).
+    pub(crate) struct Caught<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Caught<F> {
+    /// Polls `future` under [`catch`].
+    pub(crate) fn new(future: F) -> Caught<F> {
+        Caught { future }
+    }
+}
+
+impl<F: Future> Future for Caught<F> {
+    type Output = Result<F::Output, Panic>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        poll_caught(self.project().future, cx)
     }
 }
 

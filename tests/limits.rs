@@ -97,7 +97,7 @@ fn default_limits_have_the_documented_values_and_statuses() {
     assert_eq!(defaults.max_body_bytes, 1024 * 1024);
     assert_eq!(defaults.max_chunk_extension_bytes, 4 * 1024);
     assert_eq!(defaults.max_trailer_bytes, 8 * 1024);
-    assert_eq!(defaults.max_empty_lines, 4);
+    assert_eq!(defaults.max_empty_lines, 1);
     let server = common::start_hello();
     check(
         server.addr(),

@@ -458,6 +458,8 @@ fn logged(format: LogFormat, raw: &str, marker: &str) -> String {
     };
     let handler = hello.around(access_log::layer(format));
     let mut session = Session::new(&Limits::default());
+    // The remote host of every line.
+    session.set_peer_addr(([192, 0, 2, 7], 5000).into());
     session.receive(raw.as_bytes());
     assert_eq!(block_on(session.answer(&handler, false)), 1);
     assert!(session.output().starts_with(b"HTTP/1.1 "));
@@ -492,7 +494,9 @@ fn common_log_lines() {
         "GET /common/hello?x=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n",
         "/common/hello",
     );
-    let rest = line.strip_prefix("- - - ").expect("host, ident, user");
+    let rest = line
+        .strip_prefix("192.0.2.7 - - ")
+        .expect("host, ident, user");
     assert_eq!(
         strip_clf_time(rest),
         "\"GET /common/hello?x=1 HTTP/1.1\" 200 13"
@@ -503,7 +507,9 @@ fn common_log_lines() {
         "HEAD /common/missing HTTP/1.0\r\n\r\n",
         "/common/missing",
     );
-    let rest = line.strip_prefix("- - - ").expect("host, ident, user");
+    let rest = line
+        .strip_prefix("192.0.2.7 - - ")
+        .expect("host, ident, user");
     assert_eq!(
         strip_clf_time(rest),
         "\"HEAD /common/missing HTTP/1.0\" 404 -"
@@ -518,7 +524,9 @@ fn combined_log_lines() {
          User-Agent: curl/8.5 \"quoted\" \\\r\n\r\n",
         "/combined/a",
     );
-    let rest = line.strip_prefix("- - - ").expect("host, ident, user");
+    let rest = line
+        .strip_prefix("192.0.2.7 - - ")
+        .expect("host, ident, user");
     assert_eq!(
         strip_clf_time(rest),
         "\"GET /combined/a HTTP/1.1\" 200 13 \"http://r.example/\" \"curl/8.5 \\x22quoted\\x22 \\x5C\""
@@ -544,6 +552,7 @@ fn json_log_lines() {
     let keys: Vec<&str> = object.keys().map(String::as_str).collect();
     let mut expected = vec![
         "time",
+        "client",
         "method",
         "target",
         "version",
@@ -558,6 +567,7 @@ fn json_log_lines() {
     let mut keys_sorted = keys.clone();
     keys_sorted.sort_unstable();
     assert_eq!(keys_sorted, expected);
+    assert_eq!(value["client"], "192.0.2.7");
     assert_eq!(value["method"], "GET");
     assert_eq!(value["target"], "/json/missing?q=1");
     assert_eq!(value["version"], "HTTP/1.1");
@@ -592,6 +602,8 @@ fn the_layer_wraps_a_router() {
         line.ends_with("\"GET /routed/ann HTTP/1.1\" 200 6"),
         "{line}"
     );
+    // A session no connection carries has no remote host.
+    assert!(line.starts_with("- - - ["), "{line}");
 }
 
 #[test]

@@ -1,11 +1,17 @@
 //! HAProxy in front of two `hello` processes, as docs/deploy.md runs them: both serve, and a
-//! SIGTERM drains one of them without a single failed request.
+//! SIGTERM drains one of them without a single failed request. Then the client's address
+//! through a proxy: HAProxy with `send-proxy-v2` in front of a ringpin with the PROXY
+//! protocol on, and nginx with docs/deploy.md's own configuration (`X-Forwarded-For`,
+//! upstream keep-alive) in front of a ringpin that trusts it.
 //!
-//! Needs Debian's haproxy (`apt-get install haproxy`; `.ci/run` installs it). Loopback only;
-//! every process is killed when the test ends, panics included.
+//! Needs Debian's haproxy and nginx (`apt-get install haproxy nginx`; tests/run.sh installs
+//! them). Loopback only; every process is killed when the test ends, panics included.
+
+mod common;
 
 use std::fs::{self, File};
-use std::net::{SocketAddr, TcpListener};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Where Debian's package puts haproxy.
 const HAPROXY: &str = "/usr/sbin/haproxy";
+/// Where Debian's package puts nginx.
+const NGINX: &str = "/usr/sbin/nginx";
 /// How long a process may take to start listening, or to exit after SIGTERM.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// `Config::shutdown_grace` (10 s) plus slack: a drain that takes longer is a failure.
@@ -43,22 +51,27 @@ fn hello_binary() -> PathBuf {
     hello
 }
 
-/// haproxy from Debian's package, or from `PATH`; a clear failure when it is not installed.
-fn haproxy_binary() -> PathBuf {
+/// `name` from Debian's package at `debian_path`, or from `PATH`; a clear failure when it
+/// is not installed.
+fn system_binary(name: &str, debian_path: &str) -> PathBuf {
     let in_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
-        .map(|dir| dir.join("haproxy"));
-    std::iter::once(PathBuf::from(HAPROXY))
+        .map(|dir| dir.join(name));
+    std::iter::once(PathBuf::from(debian_path))
         .chain(in_path)
         .find(|path| path.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "haproxy is not installed: install it with `apt-get install haproxy` (Debian's \
-                 package, {HAPROXY}; .ci/run does this). This test needs a real proxy."
+                "{name} is not installed: install it with `apt-get install {name}` (Debian's \
+                 package, {debian_path}; tests/run.sh does this). This test needs a real proxy."
             )
         })
+}
+
+fn haproxy_binary() -> PathBuf {
+    system_binary("haproxy", HAPROXY)
 }
 
 /// A free loopback port: bind port 0, read the port, release it.
@@ -375,4 +388,221 @@ fn haproxy_balances_two_instances_and_a_drain_loses_no_request() {
         "only b answers once a has exited"
     );
     rig.procs[proxy].assert_running();
+}
+
+/// The address-echoing handler of the client-address tests.
+fn echo_addrs(request: ringpin::Request) -> std::future::Ready<ringpin::Response> {
+    std::future::ready(ringpin::Response::text(format!(
+        "client={} peer={}",
+        request.client_addr(),
+        request.peer_addr()
+    )))
+}
+
+/// A keep-alive client connection from `from` (any port) to `to`.
+fn connect_from(from: [u8; 4], to: SocketAddr) -> common::Replies {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::from((from, 0)).into())
+        .expect("bind the client's address");
+    socket.connect(&to.into()).expect("connect");
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(REQUEST_TIMEOUT))
+        .expect("timeout");
+    common::Replies::new(stream)
+}
+
+/// Sends GET /echo with `extra` fields on `client`; returns the body (`client=.. peer=..`).
+fn echo_through(client: &mut common::Replies, extra: &str) -> Option<String> {
+    let request = format!("GET /echo HTTP/1.1\r\nHost: example.com\r\n{extra}\r\n");
+    client.stream.write_all(request.as_bytes()).ok()?;
+    let reply = client.next()?;
+    (reply.status == 200).then(|| reply.body_text())
+}
+
+/// Retries a fresh connection until the proxy on `port` answers, or the start timeout.
+fn wait_until_proxying(rig: &mut Rig, proxy: usize, port: u16) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        rig.procs[proxy].assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "the proxy did not answer; logs below"
+        );
+        let to = SocketAddr::from(([127, 0, 0, 1], port));
+        if TcpStream::connect_timeout(&to, Duration::from_millis(200)).is_ok() {
+            let mut client = connect_from([127, 0, 0, 1], to);
+            if echo_through(&mut client, "").is_some() {
+                return;
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `(client, peer)` out of an echo body.
+fn split_echo(body: &str) -> (SocketAddr, SocketAddr) {
+    let (client, peer) = body
+        .strip_prefix("client=")
+        .and_then(|rest| rest.split_once(" peer="))
+        .unwrap_or_else(|| panic!("an echo body: {body:?}"));
+    (
+        client.parse().expect("client address"),
+        peer.parse().expect("peer address"),
+    )
+}
+
+#[test]
+fn haproxy_send_proxy_v2_shows_the_real_client() {
+    let haproxy = haproxy_binary();
+    let server = common::start(common::test_config().with_proxy_protocol(true), |_| {
+        echo_addrs
+    });
+    let mut rig = Rig::new();
+    let port = free_port();
+    let config = rig.dir.join("haproxy.cfg");
+    fs::write(
+        &config,
+        format!(
+            "global
+    nbthread 1
+
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+
+frontend web
+    bind 127.0.0.1:{port}
+    default_backend ringpin
+
+backend ringpin
+    server s {} send-proxy-v2
+",
+            server.addr()
+        ),
+    )
+    .expect("write haproxy.cfg");
+    let proxy = rig.spawn(
+        "haproxy",
+        Command::new(&haproxy).arg("-f").arg(&config).arg("-db"),
+    );
+    wait_until_proxying(&mut rig, proxy, port);
+
+    let mut client = connect_from([127, 0, 0, 1], SocketAddr::from(([127, 0, 0, 1], port)));
+    let seen_as = client.stream.local_addr().expect("client address");
+    for round in 0..3 {
+        let body = echo_through(&mut client, "").unwrap_or_else(|| panic!("answer {round}"));
+        let (client_addr, peer_addr) = split_echo(&body);
+        assert_eq!(
+            client_addr, seen_as,
+            "client_addr is the client HAProxy saw"
+        );
+        assert_eq!(peer_addr.ip(), seen_as.ip());
+        assert_ne!(peer_addr, seen_as, "peer_addr is HAProxy's own connection");
+    }
+    drop(rig);
+    server.shutdown();
+    server.join().expect("drained");
+}
+
+/// docs/deploy.md's nginx configuration, run on loopback: the TLS lines give way to a
+/// plain `listen`, both upstream servers point at `upstream`, and the prefix's own paths
+/// (temp files, access log) are set. Everything else is as the page has it.
+fn nginx_config_from_deploy_md(port: u16, upstream: SocketAddr, dir: &std::path::Path) -> String {
+    let page = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deploy.md"))
+        .expect("read docs/deploy.md");
+    let block = page
+        .split("```nginx\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("an nginx block in docs/deploy.md");
+    let dir = dir.display();
+    let mut config = String::new();
+    for line in block.lines() {
+        let code = line.split('#').next().unwrap_or_default().trim();
+        if code.starts_with("ssl_certificate") || code.starts_with("http2 ") {
+            continue;
+        }
+        let line = match code {
+            "listen 443 ssl;" => format!("        listen 127.0.0.1:{port};"),
+            "http {" => format!(
+                "http {{\n    access_log {dir}/access.log;\n    client_body_temp_path \
+                 {dir}/body;\n    proxy_temp_path {dir}/proxy;\n    fastcgi_temp_path \
+                 {dir}/fastcgi;\n    uwsgi_temp_path {dir}/uwsgi;\n    scgi_temp_path {dir}/scgi;"
+            ),
+            _ => line
+                .replace("127.0.0.1:8081", &upstream.to_string())
+                .replace("127.0.0.1:8082", &upstream.to_string()),
+        };
+        config.push_str(&line);
+        config.push('\n');
+    }
+    assert!(
+        config.contains(&format!("listen 127.0.0.1:{port};")),
+        "docs/deploy.md's nginx block changed shape: {config}"
+    );
+    config
+}
+
+#[test]
+fn nginx_forwarded_for_shows_the_real_client() {
+    let nginx = system_binary("nginx", NGINX);
+    let trusted = vec!["127.0.0.1/32".parse().expect("network")];
+    let server = common::start(common::test_config().with_trusted_proxies(trusted), |_| {
+        echo_addrs
+    });
+    let mut rig = Rig::new();
+    let port = free_port();
+    let config = rig.dir.join("nginx.conf");
+    fs::write(
+        &config,
+        nginx_config_from_deploy_md(port, server.addr(), &rig.dir),
+    )
+    .expect("write nginx.conf");
+    let pid = rig.dir.join("nginx.pid");
+    let proxy = rig.spawn(
+        "nginx",
+        Command::new(&nginx)
+            .arg("-p")
+            .arg(&rig.dir)
+            .arg("-c")
+            .arg(&config)
+            .args(["-e", "stderr", "-g"])
+            .arg(format!("daemon off; pid {};", pid.display())),
+    );
+    wait_until_proxying(&mut rig, proxy, port);
+
+    // From 127.0.0.2, an address ringpin does not trust, claiming other addresses.
+    let to = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut client = connect_from([127, 0, 0, 2], to);
+    let real = SocketAddr::from(([127, 0, 0, 2], 0));
+    let mut upstream_peers = Vec::new();
+    for extra in [
+        "",
+        "X-Forwarded-For: 203.0.113.66\r\n",
+        "Forwarded: for=203.0.113.66\r\nX-Forwarded-For: garbage, 203.0.113.66\r\n",
+        "",
+    ] {
+        let body =
+            echo_through(&mut client, extra).unwrap_or_else(|| panic!("answer to {extra:?}"));
+        let (client_addr, peer_addr) = split_echo(&body);
+        assert_eq!(client_addr, real, "through nginx, with {extra:?}");
+        assert_eq!(peer_addr.ip(), to.ip(), "the peer is nginx");
+        upstream_peers.push(peer_addr);
+    }
+    // Upstream keep-alive: nginx's connection to ringpin is reused between requests.
+    upstream_peers.sort_unstable();
+    upstream_peers.dedup();
+    assert!(
+        upstream_peers.len() < 4,
+        "every request on a new upstream connection: {upstream_peers:?}"
+    );
+    drop(rig);
+    server.shutdown();
+    server.join().expect("drained");
 }

@@ -6,14 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# tests/proxy.rs puts Debian's haproxy in front of two servers; it fails (never skips)
-# without it.
-if ! command -v haproxy >/dev/null && ! [ -x /usr/sbin/haproxy ]; then
+# tests/proxy.rs puts Debian's haproxy and nginx in front of ringpin; it fails (never
+# skips) without them.
+test_packages=()
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || test_packages+=(haproxy)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || test_packages+=(nginx)
+if ((${#test_packages[@]})); then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${test_packages[@]}" >/dev/null
   else
-    echo "tests/run.sh: haproxy is missing; install it (apt-get install haproxy) or run as root" >&2
+    echo "tests/run.sh: ${test_packages[*]} missing; install (apt-get install ${test_packages[*]}) or run as root" >&2
     exit 1
   fi
 fi

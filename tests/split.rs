@@ -93,7 +93,7 @@ fn trailer() -> impl Strategy<Value = &'static str> {
 }
 
 fn request() -> impl Strategy<Value = Generated> {
-    let empty_lines = 0..3usize;
+    let empty_lines = 0..2usize;
     let get = (
         prop::sample::select(vec![
             "/",

@@ -9,8 +9,8 @@ use clap::Parser;
 use ringpin::access_log::{self, LogFormat};
 use ringpin::metrics::MetricsHandlerExt;
 use ringpin::{
-    parse_cpu_list, Config, Handler, HandlerExt, IoBackend, RingSetup, Server, ShardInfo, Shedding,
-    Timeouts,
+    parse_cpu_list, Config, Handler, HandlerExt, IoBackend, IpNet, RingSetup, Server, ShardInfo,
+    Shedding, Timeouts,
 };
 
 /// Where to listen and on which CPUs.
@@ -67,6 +67,31 @@ pub struct ServeArgs {
     /// startup wake probe passes), `coop`, `interrupt` or `defer`.
     #[arg(long, env = "RINGPIN_RING_SETUP", default_value = "auto")]
     pub ring_setup: RingSetup,
+    /// Expect a PROXY protocol header (v1 or v2) at the start of every connection, from a
+    /// load balancer; a connection without one is closed.
+    #[arg(long, env = "RINGPIN_PROXY_PROTOCOL")]
+    pub proxy_protocol: bool,
+    /// How long a connection may take to send its PROXY header, in ms (then close).
+    #[arg(long, env = "RINGPIN_PROXY_HEADER_TIMEOUT_MS", default_value_t = 5_000)]
+    pub proxy_header_timeout_ms: u64,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` are believed: comma-separated
+    /// networks or addresses (`127.0.0.1,10.0.0.0/8`); none when empty.
+    #[arg(long, env = "RINGPIN_TRUSTED_PROXIES", default_value = "", value_parser = parse_networks)]
+    pub trusted_proxies: ::std::vec::Vec<IpNet>,
+}
+
+/// `10.0.0.0/8,192.0.2.1,::1`: networks, or addresses as single-address networks.
+fn parse_networks(value: &str) -> Result<Vec<IpNet>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("not a network or address: {item:?}"))
+        })
+        .collect()
 }
 
 fn parse_log_format(value: &str) -> Result<Option<LogFormat>, String> {
@@ -96,7 +121,10 @@ impl ServeArgs {
             .with_max_connections_per_shard(self.max_connections)
             .with_handshake_settle(Duration::from_millis(self.handshake_settle_ms))
             .with_io(self.io)
-            .with_ring_setup(self.ring_setup);
+            .with_ring_setup(self.ring_setup)
+            .with_proxy_protocol(self.proxy_protocol)
+            .with_proxy_header_timeout(Duration::from_millis(self.proxy_header_timeout_ms))
+            .with_trusted_proxies(self.trusted_proxies.clone());
         config.cpus = self.cores.clone();
         if self.max_requests > 0 {
             config = config.with_max_requests_per_connection(self.max_requests);
