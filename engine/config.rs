@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-pub use crate::shedding::Shedding;
-pub use crate::timeouts::Timeouts;
+pub use crate::ops::shedding::Shedding;
+pub use crate::server::timeouts::Timeouts;
 
 /// Most header fields a request may carry; the upper bound of [`Limits::max_headers`].
 ///

@@ -6,13 +6,13 @@
 
 use bytes::BytesMut;
 
-use crate::chunked::ChunkedDecoder;
 use crate::config::Limits;
-use crate::error::RequestError;
-use crate::head::{parse_head, HeadScan};
-use crate::request::Request;
-use crate::response::Response;
-use crate::session::{Session, SessionState};
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::error::RequestError;
+use crate::http::head::{parse_head, HeadScan};
+use crate::http::request::Request;
+use crate::http::response::Response;
+use crate::http::session::{Session, SessionState};
 
 /// What scanning and parsing a head produced.
 #[derive(Debug, PartialEq, Eq)]

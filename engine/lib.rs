@@ -8,35 +8,33 @@
 //!
 //! # Layout
 //!
-//! A request's path through the modules, in order:
+//! The folders name the layers; `.ci/check-layout` holds them to their rules.
 //!
-//! - `server`: binds one socket per shard (`listener`), picks the CPUs (`cpus`), starts the
-//!   shards and returns a [`ServerHandle`].
-//! - `shard`: the pinned executor; accepts connections and runs the drain.
-//! - `conn`: one connection's socket loop: first the PROXY header when the listener expects
-//!   one (`proxy_protocol`), then read into its [`Session`], write what the session
-//!   produced once per batch, keep alive, linger or close. Its bytes move through `uring`,
-//!   the shard's own io_uring (multishot receives, batched sends), or glommio's sockets
-//!   ([`IoBackend`]).
-//! - `session`: the protocol without the socket: decode every complete pipelined request,
-//!   call the [`Handler`], encode all responses into one buffer.
-//! - `decode`: bytes to requests, resumable at any byte: `head` (request line and fields,
-//!   validated per RFC 9112), then the body by Content-Length or `chunked`.
-//! - `request` / `response`: what the handler sees and returns; `encode` writes responses.
-//!   `origin`: where a request comes from ([`Request::client_addr`]: the PROXY source, or
-//!   trusted proxies' `Forwarded` / `X-Forwarded-For`), parsed only when asked.
-//! - `error`: why a request was refused, each reason mapped to one status code.
-//! - `date`: the per-shard `Date` header; `sys` and `uring` (its `sys` and buffer ring):
-//!   the only `unsafe` code.
-//!
-//! Around that path:
-//!
-//! - application API: `router` ([`Router`]), `json` ([`Json`], [`Request::json`]), `body`
-//!   (streamed request bodies), `sse` (Server-Sent Events), [`middleware`] (around-layers),
-//!   `mesh` (calls to the shard that owns a key);
-//! - production behaviour: `timeouts`, `shedding` (adaptive 503s), [`metrics`] (per-shard
-//!   counters and histograms, Prometheus text), [`access_log`], `preflight` (refuses a host
-//!   that cannot run glommio, naming the fix).
+//! - `server/`: the running server. `Server` (in `server/mod.rs`) binds one socket per
+//!   shard (`listener`), picks the CPUs (`cpus`), starts the shards and returns a
+//!   [`ServerHandle`]; `shard` is the pinned executor that accepts and drains; `conn` is one
+//!   connection's loop: wait for bytes → (the PROXY header when asked) → head → body →
+//!   handle → write → keep alive, linger or close. `timeouts` names each phase's limit,
+//!   `pool` is the shard's free list of buffers, `unwind` keeps a handler's panic inside its
+//!   request.
+//! - `http/`: the protocol as pure code over bytes, no sockets, no executor. `session`
+//!   decodes every complete pipelined request, calls the [`Handler`] and encodes all
+//!   responses into one buffer; `decode` (resumable at any byte) uses `head` (request line
+//!   and fields, per RFC 9112), `chunked` and `body`; `request` / `response` are what the
+//!   handler sees and returns, `encode` writes them, `date` is the cached `Date`; `error`
+//!   maps each refusal to one status; `proxy_protocol` parses the PROXY header and `origin`
+//!   says where a request comes from ([`Request::client_addr`]).
+//! - `io/`: the system calls, and all of the crate's `unsafe` code: `sys` (sockets and
+//!   listeners), `uring` (the shard's own io_uring: multishot receives, batched sends, the
+//!   startup wake probe) and `diag` (sock_diag). Connections use `uring` or glommio's
+//!   sockets ([`IoBackend`]).
+//! - `app/`: what handlers are written with: `handler` ([`Handler`]), `router`
+//!   ([`Router`]), `json` ([`Json`], [`Request::json`]), [`middleware`], `sse`
+//!   (Server-Sent Events), `mesh` (calls to the shard that owns a key).
+//! - `ops/`: production behaviour: [`metrics`] (per-shard counters and histograms,
+//!   Prometheus text, the scrape route), [`access_log`], `shedding` (adaptive 503s) and
+//!   `preflight` (refuses a host that cannot run glommio, naming the fix).
+//! - `config`: every knob, with its unit and default.
 //!
 //! # Example
 //!
@@ -56,69 +54,46 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod access_log;
-mod body;
-mod chunked;
+mod app;
 mod config;
-mod conn;
-mod cpus;
-mod date;
-mod decode;
-mod diag;
-mod encode;
-mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod handler;
-mod head;
-mod json;
-mod listener;
-mod mesh;
-pub mod metrics;
-pub mod middleware;
-mod origin;
-mod pool;
-mod preflight;
-mod proxy_protocol;
-mod request;
-mod response;
-mod router;
+mod http;
+mod io;
+mod ops;
 mod server;
-mod session;
-mod shard;
-mod shedding;
-mod sse;
-mod sys;
-mod timeouts;
-mod unwind;
-mod uring;
 
-pub use body::RequestBody;
+pub use app::middleware;
+pub use ops::{access_log, metrics};
+
+pub use app::handler::Handler;
+pub use app::json::{
+    error_response, to_bytes_serde_json, to_bytes_sonic, Json, JsonRejection, JSON_BACKEND,
+};
+pub use app::mesh::{Mesh, MeshError, Peers};
+pub use app::middleware::{HandlerExt, Next};
+pub use app::router::{delete, get, patch, post, put, BoxFuture, MethodRouter, Router};
+pub use app::sse::{Event, Sse};
 pub use config::{
     Config, IoBackend, Limits, RingSetup, Shedding, Timeouts, HEADER_CAPACITY, HEAD_CAPACITY,
 };
-pub use cpus::{affinity_mask, online_cpus, parse_cpu_list};
-pub use encode::reason_phrase;
-pub use error::RequestError;
-pub use handler::Handler;
-pub use head::Version;
+pub use http::body::RequestBody;
+pub use http::encode::reason_phrase;
+pub use http::error::RequestError;
+pub use http::head::Version;
+pub use http::request::{Request, MAX_PARAMS};
+pub use http::response::{BodyStream, IntoResponse, Response};
+pub use http::session::{
+    BodyFeed, Phase, PipeRoom, RequestMeta, Session, SessionState, StreamedBody,
+};
 /// The network type of [`Config::trusted_proxies`] (`"10.0.0.0/8".parse()`), re-exported
 /// from the `ipnet` crate.
 pub use ipnet::IpNet;
-pub use json::{
-    error_response, to_bytes_serde_json, to_bytes_sonic, Json, JsonRejection, JSON_BACKEND,
-};
-pub use mesh::{Mesh, MeshError, Peers};
-pub use middleware::{HandlerExt, Next};
-pub use preflight::{
+pub use ops::preflight::{
     check_facts, preflight, HostFacts, PreflightError, Requirements, ResourceLimit,
     GLOMMIO_MIN_MEMLOCK_BYTES, MIN_KERNEL, RESERVED_OPEN_FILES,
 };
-pub use request::{Request, MAX_PARAMS};
-pub use response::{BodyStream, IntoResponse, Response};
-pub use router::{delete, get, patch, post, put, BoxFuture, MethodRouter, Router};
+pub use server::cpus::{affinity_mask, online_cpus, parse_cpu_list};
+pub use server::shard::{current_shard, ShardInfo};
 pub use server::{Server, ServerHandle, ShutdownTrigger};
-pub use session::{BodyFeed, Phase, PipeRoom, RequestMeta, Session, SessionState, StreamedBody};
-pub use shard::{current_shard, ShardInfo};
-pub use sse::{Event, Sse};

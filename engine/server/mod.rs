@@ -1,4 +1,13 @@
-//! Starting shards, and the handle an embedder keeps to stop and join them.
+//! Starting shards, and the handle an embedder keeps to stop and join them; the shard, its
+//! listener and its connections below.
+
+pub(crate) mod conn;
+pub mod cpus;
+pub(crate) mod listener;
+pub(crate) mod pool;
+pub mod shard;
+pub(crate) mod timeouts;
+pub(crate) mod unwind;
 
 use std::io;
 use std::net::SocketAddr;
@@ -6,12 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
+use crate::app::handler::Handler;
 use crate::config::Config;
-use crate::cpus::select_cpus;
-use crate::handler::Handler;
-use crate::listener::bind_group;
-use crate::metrics::Metrics;
-use crate::shard::{run_shard, ShardInfo, ShardStart};
+use crate::ops::metrics::Metrics;
+use crate::server::cpus::select_cpus;
+use crate::server::listener::bind_group;
+use crate::server::shard::{run_shard, ShardInfo, ShardStart};
 
 /// An HTTP/1.1 server: one shard per CPU, each with its own listener.
 ///
@@ -66,7 +75,7 @@ impl Server {
         H: Handler,
     {
         if self.config.catch_panics {
-            crate::unwind::install_hook();
+            crate::server::unwind::install_hook();
         }
         let signals = if self.drain_on_signals {
             use signal_hook::consts::{SIGINT, SIGTERM};
@@ -76,7 +85,7 @@ impl Server {
         };
         let cpus = select_cpus(self.config.cpus.as_deref())?;
         // Before any socket is bound: a host that cannot run glommio fails here, with the fix.
-        crate::preflight::preflight(&cpus).map_err(io::Error::from)?;
+        crate::ops::preflight::preflight(&cpus).map_err(io::Error::from)?;
         let (addr, sockets) = bind_group(self.config.addr, self.config.backlog, cpus.len())?;
         let stop = Arc::new(AtomicBool::new(false));
         let factory = Arc::new(factory);

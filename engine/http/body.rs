@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use futures_lite::Stream;
 
-use crate::error::RequestError;
+use crate::http::error::RequestError;
 
 /// Bytes the connection hands over before it waits for the handler to read. While it waits
 /// it stops reading the socket, so TCP flow control slows the client down.

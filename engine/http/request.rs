@@ -6,9 +6,9 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use crate::body::RequestBody;
-use crate::head::{Head, Span, Version};
-use crate::origin::{self, Origin};
+use crate::http::body::RequestBody;
+use crate::http::head::{Head, Span, Version};
+use crate::http::origin::{self, Origin};
 
 /// Most `:param` and `*rest` captures one route may have.
 pub const MAX_PARAMS: usize = 8;
@@ -201,7 +201,7 @@ impl Request {
     /// Every field in order of arrival, as (name, value).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         // Field names are tokens (visible ASCII), checked by the head parser.
-        crate::head::field_lines(&self.head)
+        crate::http::head::field_lines(&self.head)
             .map(|(name, value)| (std::str::from_utf8(name).unwrap_or_default(), value))
     }
 

@@ -20,16 +20,16 @@ use futures_lite::{future, StreamExt};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
-use crate::error::RequestError;
-use crate::handler::Handler;
-use crate::metrics::TimeoutKind;
-use crate::origin::Origin;
-use crate::proxy_protocol::ProxyHeader;
-use crate::request::Request;
-use crate::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
-use crate::shard::ShardCtx;
-use crate::unwind;
-use crate::uring::RingConn;
+use crate::app::handler::Handler;
+use crate::http::error::RequestError;
+use crate::http::origin::Origin;
+use crate::http::proxy_protocol::ProxyHeader;
+use crate::http::request::Request;
+use crate::http::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
+use crate::io::uring::RingConn;
+use crate::ops::metrics::TimeoutKind;
+use crate::server::shard::ShardCtx;
+use crate::server::unwind;
 
 /// How long a connection that is idle when a drain starts may still deliver a request that
 /// was already on its way. A client sending back to back gets its next request answered with
@@ -353,7 +353,7 @@ impl Conn {
                 self.shard.metrics.handler_panicked(route);
                 unwind::log(&format!("a streaming handler (route {route})"), &panic);
                 self.session
-                    .respond(meta, crate::session::handler_panicked(), true);
+                    .respond(meta, crate::http::session::handler_panicked(), true);
                 Ok(())
             }
             None => Err(io::Error::other("body feeder stopped")),
@@ -405,7 +405,7 @@ impl Conn {
     async fn take_late_request(&mut self) -> io::Result<bool> {
         let waiting = match &self.io {
             Io::Ring(ring) => ring.input_waiting(),
-            Io::Glommio(stream) => crate::sys::bytes_waiting(stream.as_raw_fd()),
+            Io::Glommio(stream) => crate::io::sys::bytes_waiting(stream.as_raw_fd()),
         };
         if waiting {
             if let Readiness::Bytes = self.read_into_session(LATE_REQUEST_WAIT, false).await? {
@@ -535,7 +535,7 @@ impl Conn {
                 Io::Glommio(stream) => {
                     let (input, start) = input_with_room(&mut self.session);
                     let room = input.get_mut(start..).unwrap_or_default();
-                    let result = crate::sys::recv_now(stream, room);
+                    let result = crate::io::sys::recv_now(stream, room);
                     let n = *result.as_ref().unwrap_or(&0);
                     input.truncate(start + n);
                     result
@@ -650,7 +650,7 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Metrics;
+    use crate::ops::metrics::Metrics;
     use crate::{Config, Response};
 
     /// An idle connection's memory is mostly its task, whose size is the connection

@@ -7,12 +7,12 @@ use std::rc::Rc;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::body::{Pipe, RequestBody};
-use crate::chunked::ChunkedDecoder;
 use crate::config::Limits;
-use crate::error::RequestError;
-use crate::head::{parse_head, Framing, Head, HeadScan};
-use crate::request::Request;
+use crate::http::body::{Pipe, RequestBody};
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::error::RequestError;
+use crate::http::head::{parse_head, Framing, Head, HeadScan};
+use crate::http::request::Request;
 
 /// What one call to [`RequestDecoder::decode`] produced.
 #[derive(Debug)]

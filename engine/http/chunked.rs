@@ -6,8 +6,8 @@
 use bytes::{Buf, BytesMut};
 
 use crate::config::Limits;
-use crate::error::RequestError;
-use crate::head::{is_token_byte, trim_ows};
+use crate::http::error::RequestError;
+use crate::http::head::{is_token_byte, trim_ows};
 
 /// Longest chunk-size: 16 hex digits fill a `u64`.
 const MAX_SIZE_DIGITS: usize = 16;

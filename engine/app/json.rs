@@ -4,8 +4,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::request::Request;
-use crate::response::{IntoResponse, Response};
+use crate::http::request::Request;
+use crate::http::response::{IntoResponse, Response};
 
 /// A JSON value: as a response, serialised straight into the shard's buffer; as input, see
 /// [`Request::json`].
@@ -78,7 +78,7 @@ impl Request {
 /// `application/json` or `application/<anything>+json`, parameters ignored.
 fn is_json_media_type(value: &[u8]) -> bool {
     let media = value.split(|&b| b == b';').next().unwrap_or_default();
-    let media = crate::head::trim_ows(media);
+    let media = crate::http::head::trim_ows(media);
     let Some(subtype) = media
         .get(..12)
         .filter(|p| p.eq_ignore_ascii_case(b"application/"))

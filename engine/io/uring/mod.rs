@@ -83,7 +83,7 @@ const AUTO_ORDER: [RingSetup; 2] = [RingSetup::CoopTaskrun, RingSetup::Interrupt
 pub(crate) async fn start(read_buffer_bytes: usize, setup: RingSetup) -> Result<Started, Refused> {
     // A 5.19 kernel sets the ring and buffer ring up but refuses each multishot receive
     // (EINVAL): decide here, not per connection.
-    if !crate::preflight::kernel_at_least(MIN_KERNEL) {
+    if !crate::ops::preflight::kernel_at_least(MIN_KERNEL) {
         return Err(Refused(vec![(
             setup,
             format!(
@@ -238,7 +238,7 @@ impl RingConn {
                 // next arrival takes from: an idle connection holds no buffer, and a
                 // keep-alive request allocates none.
                 let taken = std::mem::take(&mut slot.pending);
-                crate::pool::give(std::mem::replace(input, taken));
+                crate::server::pool::give(std::mem::replace(input, taken));
             } else {
                 input.extend_from_slice(&slot.pending);
                 slot.pending.clear();
@@ -353,7 +353,7 @@ impl RingConn {
             Some(slot) => slot.fd,
             None => return false,
         };
-        if crate::sys::bytes_waiting(fd) {
+        if crate::io::sys::bytes_waiting(fd) {
             return true;
         }
         if let Err(e) = self.driver.turn() {

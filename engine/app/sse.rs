@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures_lite::{Stream, StreamExt};
 
-use crate::response::{IntoResponse, Response};
+use crate::http::response::{IntoResponse, Response};
 
 /// One event (the WHATWG HTML "event stream" format). Line breaks inside `data` become
 /// several `data:` lines; line breaks in the other fields, which the format cannot carry,

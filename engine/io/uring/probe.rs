@@ -87,7 +87,7 @@ pub(crate) async fn probe(driver: &Rc<Driver>) -> io::Result<WakeReport> {
     let written: Arc<Mutex<Option<Instant>>> = Arc::default();
     let (go, rounds) = mpsc::channel::<()>();
     let stamp = written.clone();
-    let shard_cpu = crate::shard::current_shard().map(|info| info.cpu);
+    let shard_cpu = crate::server::shard::current_shard().map(|info| info.cpu);
     let writer = std::thread::Builder::new()
         .name("ringpin-wake-probe".into())
         .spawn(move || {
@@ -135,7 +135,7 @@ pub(crate) async fn probe(driver: &Rc<Driver>) -> io::Result<WakeReport> {
 /// without another CPU) leaves it beside the shard, which the probe tolerates: the shard
 /// is parked while it writes.
 fn move_off(shard_cpu: Option<usize>) {
-    let Ok(online) = crate::cpus::online_cpus() else {
+    let Ok(online) = crate::server::cpus::online_cpus() else {
         return;
     };
     if let Some(&other) = online.iter().find(|&&cpu| Some(cpu) != shard_cpu) {

@@ -14,16 +14,16 @@ use glommio::net::TcpListener;
 use glommio::timer::Timer;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::access_log;
+use crate::app::handler::Handler;
 use crate::config::{Config, IoBackend, Limits, RingSetup, Shedding, Timeouts};
-use crate::conn::serve_conn;
-use crate::date;
-use crate::diag;
-use crate::handler::Handler;
-use crate::metrics::{Metrics, ShardMetrics};
-use crate::shedding::Shedder;
-use crate::sys;
-use crate::uring::{self, Driver};
+use crate::http::date;
+use crate::io::diag;
+use crate::io::sys;
+use crate::io::uring::{self, Driver};
+use crate::ops::access_log;
+use crate::ops::metrics::{Metrics, ShardMetrics};
+use crate::ops::shedding::Shedder;
+use crate::server::conn::serve_conn;
 
 /// How often each shard looks at the clock (for `Date`) and at the stop flag.
 const CLOCK_TICK: Duration = Duration::from_millis(50);
@@ -244,7 +244,7 @@ where
     };
     executor.run(async move {
         CURRENT.with(|c| c.set(Some(info)));
-        crate::unwind::set_enabled(config.catch_panics);
+        crate::server::unwind::set_enabled(config.catch_panics);
         date::refresh();
         let listener_fd = listener.as_raw_fd();
         let listener = sys::into_glommio_listener(listener);

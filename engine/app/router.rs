@@ -4,10 +4,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use crate::handler::Handler;
-use crate::json::error_response;
-use crate::request::{Request, MAX_PARAMS};
-use crate::response::{IntoResponse, Response};
+use crate::app::handler::Handler;
+use crate::app::json::error_response;
+use crate::http::request::{Request, MAX_PARAMS};
+use crate::http::response::{IntoResponse, Response};
 
 /// The future a routed handler returns, boxed so routes of different types share one table.
 pub type BoxFuture = Pin<Box<dyn Future<Output = Response>>>;
@@ -335,7 +335,7 @@ impl Router {
             });
         };
         let handler = handler.clone();
-        crate::unwind::note_route(&endpoint.pattern);
+        crate::server::unwind::note_route(&endpoint.pattern);
         request.set_params(
             &endpoint.names,
             caps.ranges.get(..caps.len).unwrap_or_default(),

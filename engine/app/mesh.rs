@@ -17,7 +17,7 @@ use std::task::{Poll, Waker};
 use futures_lite::StreamExt;
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 
-use crate::shard::ShardInfo;
+use crate::server::shard::ShardInfo;
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
@@ -120,13 +120,13 @@ struct Pending<Resp> {
     waker: Option<Waker>,
 }
 
-/// Runs the mesh service on `request` with every poll under [`crate::unwind::catch`].
+/// Runs the mesh service on `request` with every poll under [`crate::server::unwind::catch`].
 async fn serve_caught<Req, Resp>(
     service: &dyn Fn(Req) -> LocalFuture<Resp>,
     request: Req,
-) -> Result<Resp, crate::unwind::Panic> {
-    let mut answer = crate::unwind::catch(|| service(request))?;
-    poll_fn(|cx| crate::unwind::poll_caught(answer.as_mut(), cx)).await
+) -> Result<Resp, crate::server::unwind::Panic> {
+    let mut answer = crate::server::unwind::catch(|| service(request))?;
+    poll_fn(|cx| crate::server::unwind::poll_caught(answer.as_mut(), cx)).await
 }
 
 struct Inner<Req: Send + 'static, Resp: Send + 'static> {
@@ -179,7 +179,7 @@ async fn connect<Req: Send + 'static, Resp: Send + 'static>(
                             let reply = match serve_caught(&*service, request).await {
                                 Ok(response) => Envelope::Reply { id, response },
                                 Err(panic) => {
-                                    crate::unwind::log(
+                                    crate::server::unwind::log(
                                         &format!("the mesh service (a call from shard {from})"),
                                         &panic,
                                     );
@@ -261,7 +261,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> Peers<Req, Resp> {
             return serve_caught(&*self.inner.service, request)
                 .await
                 .map_err(|panic| {
-                    crate::unwind::log("the mesh service (a call from this shard)", &panic);
+                    crate::server::unwind::log("the mesh service (a call from this shard)", &panic);
                     MeshError::ServicePanicked
                 });
         }

@@ -602,8 +602,8 @@ impl Inner {
             }
             if slot.recv == Recv::Idle && !matches!(slot.send, Send::InFlight { .. }) {
                 sys::close(fd);
-                crate::pool::give(std::mem::take(&mut slot.pending));
-                crate::pool::give(std::mem::take(&mut slot.sending));
+                crate::server::pool::give(std::mem::take(&mut slot.pending));
+                crate::server::pool::give(std::mem::take(&mut slot.sending));
                 *slot = Slot {
                     fd: -1,
                     generation: generation.wrapping_add(1) & 0xff_ffff,
@@ -653,7 +653,8 @@ impl Inner {
                     if !slot.closing {
                         let data = self.buffers.filled(bid, res as usize);
                         if slot.pending.capacity() == 0 {
-                            slot.pending = crate::pool::take(read_buffer_bytes.max(data.len()));
+                            slot.pending =
+                                crate::server::pool::take(read_buffer_bytes.max(data.len()));
                         }
                         slot.pending.extend_from_slice(data);
                     }
@@ -774,7 +775,7 @@ mod tests {
     /// whether completions are deferred, which decides whether every turn enters.
     #[test]
     fn each_setup_builds_and_records_deferral() {
-        if !crate::preflight::kernel_at_least((6, 1)) {
+        if !crate::ops::preflight::kernel_at_least((6, 1)) {
             return;
         }
         for setup in [

@@ -6,7 +6,7 @@
 use std::mem::MaybeUninit;
 
 use crate::config::{Limits, HEADER_CAPACITY};
-use crate::error::RequestError;
+use crate::http::error::RequestError;
 
 /// A byte range inside the head buffer. Heads are at most [`crate::config::HEAD_CAPACITY`]
 /// bytes, so `u16` offsets keep a request's field index small (8 bytes a field).

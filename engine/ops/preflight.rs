@@ -15,10 +15,10 @@
 use std::fmt;
 use std::io;
 
-use crate::cpus::{affinity_mask, online_cpus};
+use crate::server::cpus::{affinity_mask, online_cpus};
 
 /// The host tuning table `ringpin-tune` reads, compiled in.
-const RECOMMENDED: &str = include_str!("../tuning/recommended.tsv");
+const RECOMMENDED: &str = include_str!("../../tuning/recommended.tsv");
 
 /// Oldest kernel glommio 0.9 runs on, as (major, minor): it probes for the io_uring opcodes of
 /// Linux 5.8 at start-up and exits the process when one is missing.
@@ -82,7 +82,7 @@ impl HostFacts {
             kernel_release: read_trimmed("/proc/sys/kernel/osrelease"),
             io_uring_disabled: read_trimmed("/proc/sys/kernel/io_uring_disabled")
                 .and_then(|value| value.parse().ok()),
-            io_uring_setup: crate::sys::probe_io_uring(),
+            io_uring_setup: crate::io::sys::probe_io_uring(),
             memlock: limit("Max locked memory"),
             open_files: limit("Max open files"),
             online_cpus: online_cpus().ok(),

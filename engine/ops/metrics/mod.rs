@@ -25,17 +25,22 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fmt::{self, Display, Write};
+use std::fmt;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::error::RequestError;
-use crate::handler::Handler;
-use crate::request::Request;
-use crate::response::Response;
+use crate::app::handler::Handler;
+use crate::http::error::RequestError;
+use crate::http::request::Request;
+use crate::http::response::Response;
+
+mod prometheus;
+mod route;
+
+pub use route::{prometheus_response, MetricsHandlerExt, MetricsRoute};
 
 /// Smallest latency a histogram tells apart, in microseconds.
 const HISTOGRAM_LOW_US: u64 = 1;
@@ -475,7 +480,7 @@ impl Metrics {
                 queue_delay: Latency::of(&queue, total.queue_us),
                 counters: total,
             },
-            access_log_dropped: crate::access_log::dropped_lines(),
+            access_log_dropped: crate::ops::access_log::dropped_lines(),
             handler_panics,
         }
     }
@@ -487,26 +492,6 @@ impl Metrics {
     pub fn render_prometheus(&self) -> String {
         self.collect(false).render_prometheus()
     }
-}
-
-/// The `200 OK` answer to a scrape: [`Metrics::render_prometheus`] as
-/// `text/plain; version=0.0.4`. A route serving it:
-///
-/// ```
-/// use ringpin::{get, metrics::Metrics, Router};
-///
-/// let metrics = Metrics::new();
-/// let router = Router::new().route(
-///     "/metrics",
-///     get(move |_| {
-///         let m = metrics.clone();
-///         async move { ringpin::metrics::prometheus_response(&m) }
-///     }),
-/// );
-/// ```
-pub fn prometheus_response(metrics: &Metrics) -> Response {
-    Response::bytes(metrics.render_prometheus())
-        .with_content_type("text/plain; version=0.0.4; charset=utf-8")
 }
 
 /// A shard's own recorder: lives on its shard (it is not `Send`), clones share it.
@@ -647,174 +632,9 @@ impl ShardMetrics {
     }
 }
 
-/// A family with only a `shard` label: name, help, and what it shows. Names ending in
-/// `_total` are counters, the others gauges.
-type ShardFamily = (&'static str, &'static str, fn(&Counters) -> u64);
-
-#[rustfmt::skip]
-const SHARD_FAMILIES: [ShardFamily; 8] = [
-    ("ringpin_connections_opened_total", "Connections accepted.", |c| c.connections_opened),
-    ("ringpin_connections_closed_total", "Connections closed.", |c| c.connections_closed),
-    ("ringpin_connections_open", "Connections open now.", Counters::connections_open),
-    ("ringpin_received_bytes_total", "Request bytes read.", |c| c.bytes_in),
-    ("ringpin_sent_bytes_total", "Response bytes written.", |c| c.bytes_out),
-    ("ringpin_shed_total", "Requests refused: the shard was overloaded.", |c| c.shed),
-    ("ringpin_shed_permille", "Share of new requests refused now, in thousandths.", |c| c.shed_permille),
-    ("ringpin_accept_errors_total", "Failed accept calls.", |c| c.accept_errors),
-];
-
-impl MetricsSnapshot {
-    /// The Prometheus text format (version 0.0.4). Counters and gauges carry a `shard` label
-    /// (sum them with `sum without (shard)`), except parse errors, which are summed across
-    /// shards to keep their 24 kinds from multiplying by the shard count. Latencies are
-    /// summaries of the merged histograms, since percentiles cannot be added up afterwards.
-    pub fn render_prometheus(&self) -> String {
-        let mut out = Exposition::default();
-        let shards: Vec<(String, &ShardSnapshot)> = self
-            .shards
-            .iter()
-            .map(|s| (s.shard.to_string(), s))
-            .collect();
-
-        let name = "ringpin_shard_info";
-        out.family(
-            name,
-            "gauge",
-            "Always 1: the CPU each shard is pinned to and the I/O path it runs.",
-        );
-        for (id, s) in &shards {
-            out.sample(
-                name,
-                &[
-                    ("shard", id),
-                    ("cpu", &s.cpu.to_string()),
-                    ("io", s.io_path),
-                ],
-                1,
-            );
-        }
-        for (name, help, value) in SHARD_FAMILIES {
-            let kind = if name.ends_with("_total") {
-                "counter"
-            } else {
-                "gauge"
-            };
-            out.family(name, kind, help);
-            for (id, s) in &shards {
-                out.sample(name, &[("shard", id)], value(&s.stats.counters));
-            }
-        }
-        let name = "ringpin_requests_total";
-        out.family(name, "counter", "Responses produced, by status class.");
-        for (id, s) in &shards {
-            for (class, count) in s.stats.counters.requests_by_class() {
-                out.sample(name, &[("shard", id), ("class", class)], count);
-            }
-        }
-        let name = "ringpin_timeouts_total";
-        out.family(name, "counter", "Deadlines missed, by kind.");
-        for (id, s) in &shards {
-            for kind in TimeoutKind::ALL {
-                let count = s.stats.counters.timeouts_of(kind);
-                out.sample(name, &[("shard", id), ("kind", kind.label())], count);
-            }
-        }
-        let name = "ringpin_parse_errors_total";
-        out.family(
-            name,
-            "counter",
-            "Requests refused as malformed, by kind, all shards.",
-        );
-        for (kind, count) in self.total.counters.parse_errors_by_kind() {
-            out.sample(name, &[("kind", kind)], count);
-        }
-        let name = "ringpin_access_log_dropped_lines_total";
-        out.family(
-            name,
-            "counter",
-            "Access-log lines dropped: the writer fell behind.",
-        );
-        out.sample(name, &[], self.access_log_dropped);
-
-        let name = "ringpin_handler_panics_total";
-        out.family(
-            name,
-            "counter",
-            "Handler panics caught (the request answered 500 or its connection closed), by route.",
-        );
-        for (route, count) in &self.handler_panics {
-            out.sample(name, &[("route", route)], *count);
-        }
-
-        let help = "Time from calling a handler to its response, all shards, since start.";
-        out.summary(
-            "ringpin_service_time_seconds",
-            help,
-            &self.total.service_time,
-        );
-        let help = "Time a complete request waited for its handler, all shards, since start.";
-        out.summary("ringpin_queue_delay_seconds", help, &self.total.queue_delay);
-        out.text
-    }
-}
-
-/// A Prometheus text-format writer.
-#[derive(Default)]
-struct Exposition {
-    text: String,
-}
-
-impl Exposition {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        self.text.push_str("# HELP ");
-        self.text.push_str(name);
-        self.text.push(' ');
-        escape_into(&mut self.text, help, false);
-        let _ = writeln!(self.text, "\n# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Display) {
-        self.text.push_str(name);
-        if !labels.is_empty() {
-            self.text.push('{');
-            for (i, (label, value)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.text.push(',');
-                }
-                self.text.push_str(label);
-                self.text.push_str("=\"");
-                escape_into(&mut self.text, value, true);
-                self.text.push('"');
-            }
-            self.text.push('}');
-        }
-        let _ = writeln!(self.text, " {value}");
-    }
-
-    fn summary(&mut self, name: &str, help: &str, latency: &Latency) {
-        self.family(name, "summary", help);
-        for (quantile, value) in latency.quantiles() {
-            self.sample(name, &[("quantile", quantile)], value.as_secs_f64());
-        }
-        self.sample(&format!("{name}_sum"), &[], latency.sum.as_secs_f64());
-        self.sample(&format!("{name}_count"), &[], latency.count);
-    }
-}
-
-/// Escapes per the text format: `\` and newline always, `"` inside label values.
-fn escape_into(out: &mut String, text: &str, label_value: bool) {
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' if label_value => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::prometheus::escape_into;
     use super::*;
 
     #[test]
@@ -857,78 +677,3 @@ mod tests {
         assert_eq!(metrics.snapshot().total.counters.shed, 1);
     }
 }
-
-/// A handler that answers `GET path` with the Prometheus text of `metrics` and passes every
-/// other request to `inner`; see [`MetricsHandlerExt::with_metrics_at`].
-pub struct MetricsRoute<H> {
-    inner: H,
-    metrics: Metrics,
-    path: &'static str,
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`MetricsRoute`]: a ready scrape, or the inner handler's future.
-    // pin-project-lite cannot carry docs on variant fields; the variants say it all.
-    #[allow(missing_docs)]
-    #[project = MetricsFutureProj]
-    pub enum MetricsFuture<F> {
-        /// The scrape, answered at once.
-        Scrape { response: Option<Response> },
-        /// Any other request.
-        Inner { #[pin] future: F },
-    }
-}
-
-impl<F: std::future::Future<Output = Response>> std::future::Future for MetricsFuture<F> {
-    type Output = Response;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Response> {
-        match self.project() {
-            MetricsFutureProj::Scrape { response } => std::task::Poll::Ready(
-                response
-                    .take()
-                    .unwrap_or_else(|| Response::new(500).with_close()),
-            ),
-            MetricsFutureProj::Inner { future } => future.poll(cx),
-        }
-    }
-}
-
-impl<H: Handler> Handler for MetricsRoute<H> {
-    type Future = MetricsFuture<H::Future>;
-
-    fn call(&self, request: Request) -> Self::Future {
-        if request.path() == self.path && matches!(request.method(), "GET" | "HEAD") {
-            MetricsFuture::Scrape {
-                response: Some(prometheus_response(&self.metrics)),
-            }
-        } else {
-            MetricsFuture::Inner {
-                future: self.inner.call(request),
-            }
-        }
-    }
-
-    fn body_stream_limit(&self, request: &Request) -> Option<u64> {
-        self.inner.body_stream_limit(request)
-    }
-}
-
-/// Adds an opt-in scrape route to any handler.
-pub trait MetricsHandlerExt: Handler + Sized {
-    /// Serves `GET path` (e.g. `/metrics`) with the Prometheus text of `metrics`; every
-    /// other request goes to `self`. The scrape reads only the published per-shard slots,
-    /// so it never waits for another shard.
-    fn with_metrics_at(self, path: &'static str, metrics: Metrics) -> MetricsRoute<Self> {
-        MetricsRoute {
-            inner: self,
-            metrics,
-            path,
-        }
-    }
-}
-
-impl<H: Handler> MetricsHandlerExt for H {}

@@ -8,10 +8,10 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::handler::Handler;
-use crate::request::Request;
-use crate::response::Response;
-use crate::shard::current_shard;
+use crate::app::handler::Handler;
+use crate::http::request::Request;
+use crate::http::response::Response;
+use crate::server::shard::current_shard;
 
 /// The rest of the chain, handed to a layer.
 pub struct Next<H> {

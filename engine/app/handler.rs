@@ -2,8 +2,8 @@
 
 use std::future::Future;
 
-use crate::request::Request;
-use crate::response::Response;
+use crate::http::request::Request;
+use crate::http::response::Response;
 
 /// Answers requests on one shard. Any `Fn(Request) -> impl Future<Output = Response>` is a
 /// handler; it need not be `Send`, because it never leaves the shard that built it.

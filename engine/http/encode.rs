@@ -2,8 +2,8 @@
 
 use bytes::BytesMut;
 
-use crate::date;
-use crate::response::Response;
+use crate::http::date;
+use crate::http::response::Response;
 
 /// How the engine frames one response, decided by the connection.
 #[derive(Copy, Clone, Debug)]

@@ -8,8 +8,8 @@ use bytes::{Bytes, BytesMut};
 use futures_lite::Stream;
 use serde::Serialize;
 
-use crate::error::RequestError;
-use crate::head::is_token_byte;
+use crate::http::error::RequestError;
+use crate::http::head::is_token_byte;
 
 /// A response body produced piece by piece: each item is sent as one chunk (and flushed)
 /// as soon as the stream yields it.
@@ -208,7 +208,7 @@ fn serialize_json<T: Serialize + ?Sized>(value: &T) -> Option<Bytes> {
         if scratch.capacity() - scratch.len() < 512 {
             scratch.reserve(SCRATCH_BYTES);
         }
-        let ok = crate::json::write_json(&mut scratch, value);
+        let ok = crate::app::json::write_json(&mut scratch, value);
         let body = scratch.split().freeze();
         ok.then_some(body)
     })

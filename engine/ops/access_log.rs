@@ -26,12 +26,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pin_project_lite::pin_project;
 
-use crate::handler::Handler;
-use crate::head::Version;
-use crate::middleware::Next;
-use crate::request::Request;
-use crate::response::Response;
-use crate::shard::current_shard;
+use crate::app::handler::Handler;
+use crate::app::middleware::Next;
+use crate::http::head::Version;
+use crate::http::request::Request;
+use crate::http::response::Response;
+use crate::server::shard::current_shard;
 
 /// The `log` target of access-log records.
 pub const TARGET: &str = "ringpin::access";

@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::io::FromRawFd;
 
-/// Hands a bound, listening socket built by [`crate::listener`] to the current shard's
+/// Hands a bound, listening socket built by [`crate::server::listener`] to the current shard's
 /// reactor. Must run on a glommio executor thread.
 pub(crate) fn into_glommio_listener(fd: OwnedFd) -> glommio::net::TcpListener {
     // SAFETY: `fd` is an owned, open, bound and listening TCP socket (OwnedFd guarantees it is

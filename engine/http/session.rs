@@ -10,22 +10,22 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 
-use crate::body::Pipe;
+use crate::app::handler::Handler;
 use crate::config::Limits;
-pub use crate::decode::Phase;
-use crate::decode::{Decoded, RequestDecoder};
-use crate::encode::{encode_response, Framing, CONTINUE};
-use crate::error::RequestError;
-use crate::handler::Handler;
-use crate::head::Version;
-use crate::metrics::ShardMetrics;
-use crate::origin::Origin;
-use crate::pool;
-use crate::proxy_protocol::{parse_proxy_header, ProxyHeader};
-use crate::request::Request;
-use crate::response::{BodyStream, Response};
-use crate::shedding::Shedder;
-use crate::unwind;
+use crate::http::body::Pipe;
+pub use crate::http::decode::Phase;
+use crate::http::decode::{Decoded, RequestDecoder};
+use crate::http::encode::{encode_response, Framing, CONTINUE};
+use crate::http::error::RequestError;
+use crate::http::head::Version;
+use crate::http::origin::Origin;
+use crate::http::proxy_protocol::{parse_proxy_header, ProxyHeader};
+use crate::http::request::Request;
+use crate::http::response::{BodyStream, Response};
+use crate::ops::metrics::ShardMetrics;
+use crate::ops::shedding::Shedder;
+use crate::server::pool;
+use crate::server::unwind;
 
 /// Where a session stands after a batch.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -628,13 +628,14 @@ impl Session {
 
     /// Appends one piece of a streamed body to the output, framed as the body needs.
     pub fn push_chunk(&mut self, data: &[u8], chunked: bool) {
-        crate::encode::encode_chunk(data, chunked, &mut self.output);
+        crate::http::encode::encode_chunk(data, chunked, &mut self.output);
     }
 
     /// Appends the end of a streamed body (the last chunk, when chunked).
     pub fn finish_chunks(&mut self, chunked: bool) {
         if chunked {
-            self.output.extend_from_slice(crate::encode::LAST_CHUNK);
+            self.output
+                .extend_from_slice(crate::http::encode::LAST_CHUNK);
         }
     }
 
