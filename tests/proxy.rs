@@ -208,11 +208,8 @@ impl Drop for Rig {
     }
 }
 
-/// HAProxy as docs/deploy.md configures it, minus TLS: round robin, fast health checks, and
-/// retries on the other server for anything a draining server drops.
-fn haproxy_config(frontend: u16, a: SocketAddr, b: SocketAddr) -> String {
-    format!(
-        "global
+/// The `global` and `defaults` sections every HAProxy config here starts with.
+const HAPROXY_DEFAULTS: &str = "global
     nbthread 1
 
 defaults
@@ -221,7 +218,13 @@ defaults
     timeout connect 2s
     timeout client 5s
     timeout server 5s
-    retries 3
+";
+
+/// HAProxy as docs/deploy.md configures it, minus TLS: round robin, fast health checks, and
+/// retries on the other server for anything a draining server drops.
+fn haproxy_config(frontend: u16, a: SocketAddr, b: SocketAddr) -> String {
+    format!(
+        "{HAPROXY_DEFAULTS}    retries 3
     option redispatch 1
     retry-on conn-failure empty-response response-timeout
 
@@ -466,16 +469,7 @@ fn haproxy_send_proxy_v2_shows_the_real_client() {
     fs::write(
         &config,
         format!(
-            "global
-    nbthread 1
-
-defaults
-    mode http
-    option http-keep-alive
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-
+            "{HAPROXY_DEFAULTS}
 frontend web
     bind 127.0.0.1:{port}
     default_backend ringpin

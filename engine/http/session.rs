@@ -314,7 +314,8 @@ impl Session {
                                 dispatched,
                             ),
                             Err(panic) => {
-                                let response = self.panicked(&summary, &panic);
+                                let route = unwind::take_route();
+                                let response = self.panicked(&summary, route.as_deref(), &panic);
                                 let status = response.status();
                                 self.respond(dispatched.meta, response, draining);
                                 finished = self.record(&dispatched, status);
@@ -340,10 +341,7 @@ impl Session {
             .await;
             let response = match outcome {
                 Ok(response) => response,
-                Err(panic) => {
-                    unwind::note_route_of_panic(route);
-                    self.panicked(&summary, &panic)
-                }
+                Err(panic) => self.panicked(&summary, route.as_deref(), &panic),
             };
             let status = response.status();
             self.respond(dispatched.meta, response, draining);
@@ -356,11 +354,16 @@ impl Session {
         answered
     }
 
-    /// Counts and logs a caught handler panic; returns its answer.
+    /// Counts and logs a caught handler panic on `route` (the router's pattern, if one
+    /// was noted); returns its answer.
     #[cold]
-    fn panicked(&self, summary: &RequestSummary, panic: &unwind::Panic) -> Response {
-        let route = unwind::take_route();
-        let route = route.as_deref().unwrap_or("-");
+    fn panicked(
+        &self,
+        summary: &RequestSummary,
+        route: Option<&str>,
+        panic: &unwind::Panic,
+    ) -> Response {
+        let route = route.unwrap_or("-");
         if let Some(metrics) = &self.metrics {
             metrics.handler_panicked(route);
         }

@@ -49,11 +49,6 @@ pub(crate) fn note_route(pattern: &Rc<str>) {
     ROUTE.with(|route| *route.borrow_mut() = Some(pattern.clone()));
 }
 
-/// Puts back the route noted at dispatch, for [`take_route`] when the panic is reported.
-pub(crate) fn note_route_of_panic(route: Option<Rc<str>>) {
-    ROUTE.with(|slot| *slot.borrow_mut() = route);
-}
-
 /// The route noted for the request just dispatched, if a router noted one.
 pub(crate) fn take_route() -> Option<Rc<str>> {
     ROUTE.with(|route| route.borrow_mut().take())
