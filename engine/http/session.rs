@@ -680,20 +680,11 @@ impl Session {
         &self.limits
     }
 
-    /// The read buffer as it is, for a reader that brings its own buffer when this one is
-    /// empty (the own ring hands over the buffer the bytes arrived in): unlike
-    /// [`Session::input_for_read`] it takes none from the free list, so a connection
-    /// waiting for its next request holds no buffer.
-    pub(crate) fn input_mut(&mut self) -> &mut BytesMut {
-        &mut self.input
-    }
-
     /// The read buffer, for the connection loop to read into, with how many more bytes the
-    /// current request is known to need.
+    /// current request is known to need. It takes no buffer from the free list: a
+    /// transport gives an empty input one when bytes arrive (the own ring hands over the
+    /// buffer they arrived in), so a connection waiting for its next request holds none.
     pub(crate) fn input_for_read(&mut self) -> (&mut BytesMut, usize) {
-        if self.input.capacity() == 0 {
-            self.input = pool::take(self.limits.read_buffer_bytes);
-        }
         let wants = self.decoder.wants(self.input.len());
         (&mut self.input, wants)
     }

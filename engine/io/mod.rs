@@ -3,5 +3,6 @@
 //! (sock_diag over netlink).
 
 pub(crate) mod diag;
+pub(crate) mod socket;
 pub(crate) mod sys;
 pub(crate) mod uring;

@@ -4,18 +4,13 @@
 //! keep-alive or close. Everything but the waiting and writing lives in `session`, which
 //! knows no socket; this module is the only one besides the listener that touches one.
 
-use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
-use std::os::fd::AsRawFd;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use futures_lite::{future, StreamExt};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
@@ -26,9 +21,9 @@ use crate::http::origin::Origin;
 use crate::http::proxy_protocol::ProxyHeader;
 use crate::http::request::Request;
 use crate::http::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
-use crate::io::uring::RingConn;
 use crate::ops::metrics::TimeoutKind;
 use crate::server::shard::ShardCtx;
+use crate::server::transport::Transport;
 use crate::server::unwind;
 
 /// How long a connection that is idle when a drain starts may still deliver a request that
@@ -46,36 +41,6 @@ fn slow_lane_offset(slot: usize) -> Duration {
     let period = SLOW_LANE_PERIOD.as_micros() as u64;
     let scattered = (slot as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
     Duration::from_micros(scattered % period)
-}
-
-/// The session's input grown for the next read (what the decoder wants, at least half a
-/// read buffer) and its spare room zeroed for the socket to fill; returns it with the
-/// length it had. The caller reads into `input[start..]` and truncates to what arrived.
-fn input_with_room(session: &mut Session) -> (&mut BytesMut, usize) {
-    let read_size = session.limits().read_buffer_bytes / 2;
-    let (input, wants) = session.input_for_read();
-    let start = input.len();
-    input.reserve(wants.max(read_size));
-    input.resize(input.capacity(), 0);
-    (input, start)
-}
-
-/// Reads what the socket holds into the shard's scratch and hands the bytes to `take`.
-/// glommio reads synchronously inside `poll_read` (a `recv`, else it arms a readiness poll
-/// and returns `Pending` without keeping the buffer), so the scratch is borrowed for this
-/// one poll only and every connection of the shard can share it.
-fn poll_read_scratch(
-    stream: &mut TcpStream,
-    scratch: &RefCell<Box<[u8]>>,
-    cx: &mut Context<'_>,
-    take: impl FnOnce(&[u8]),
-) -> Poll<io::Result<usize>> {
-    let mut scratch = scratch.borrow_mut();
-    let polled = Pin::new(stream).poll_read(cx, &mut scratch[..]);
-    if let Poll::Ready(Ok(n)) = polled {
-        take(scratch.get(..n).unwrap_or_default());
-    }
-    polled
 }
 
 /// Completes once a drain has started and an idle connection's grace has passed.
@@ -108,14 +73,8 @@ enum Readiness {
     TimedOut,
 }
 
-/// Where a connection's bytes go: the shard's own ring, or glommio's socket.
-enum Io {
-    Ring(RingConn),
-    Glommio(TcpStream),
-}
-
 struct Conn {
-    io: Io,
+    io: Transport,
     shard: Rc<ShardCtx>,
     slot: usize,
     session: Session,
@@ -152,26 +111,12 @@ pub(crate) fn serve_conn<H: Handler>(
         proxied: None,
         trusted: shard.trusted_proxies.clone(),
     }));
-    let io = match shard
-        .ring
-        .as_ref()
-        .map(|ring| RingConn::open(ring, &stream))
-    {
-        Some(Ok(ring)) => {
-            // Closes glommio's descriptor; the ring's duplicate carries the connection.
-            drop(stream);
-            Io::Ring(ring)
-        }
-        opened => {
-            if let Some(Err(e)) = opened {
-                log::debug!("connection stays on glommio's socket: {e}");
-            }
-            if let Err(e) = stream.set_write_timeout(Some(shard.timeouts.send)) {
-                log::debug!("send timeout not set: {e}");
-            }
-            Io::Glommio(stream)
-        }
-    };
+    let io = Transport::open(
+        stream,
+        shard.ring.as_ref(),
+        shard.limits.read_buffer_bytes,
+        shard.timeouts.send,
+    );
     let mut conn = Conn {
         io,
         shard,
@@ -382,18 +327,10 @@ impl Conn {
         if self.session.output().is_empty() {
             return Ok(());
         }
-        match &mut self.io {
-            Io::Ring(ring) => {
-                let send_timeout = self.shard.timeouts.send;
-                ring.write_all(self.session.output_mut(), send_timeout)
-                    .await
-            }
-            Io::Glommio(stream) => {
-                stream.write_all(self.session.output()).await?;
-                self.session.clear_output();
-                Ok(())
-            }
-        }
+        let send_timeout = self.shard.timeouts.send;
+        self.io
+            .write_all(self.session.output_mut(), send_timeout)
+            .await
     }
 
     /// Before an idle connection is closed (its keep-alive timeout, or a drain's grace):
@@ -403,11 +340,7 @@ impl Conn {
     /// and not when the ring's cancellation completes: a request written after that was
     /// written to a closed connection, which a client knows to retry.
     async fn take_late_request(&mut self) -> io::Result<bool> {
-        let waiting = match &self.io {
-            Io::Ring(ring) => ring.input_waiting(),
-            Io::Glommio(stream) => crate::io::sys::bytes_waiting(stream.as_raw_fd()),
-        };
-        if waiting {
+        if self.io.input_waiting() {
             if let Readiness::Bytes = self.read_into_session(LATE_REQUEST_WAIT, false).await? {
                 return Ok(true);
             }
@@ -417,10 +350,7 @@ impl Conn {
     }
 
     async fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        match &mut self.io {
-            Io::Ring(ring) => ring.shutdown(how),
-            Io::Glommio(stream) => Ok(stream.shutdown(how).await?),
-        }
+        self.io.shutdown(how).await
     }
 
     /// Sends a streamed body piece by piece, each written as soon as the handler's stream
@@ -473,43 +403,22 @@ impl Conn {
                 other => return Ok(other),
             }
         }
+        // Without a buffer the transport takes one only when bytes arrive.
         self.session.release_buffers();
-        self.read_unbuffered(left).await
+        self.read_into_session(left, true).await
     }
 
     /// Reads into the session's buffer, racing the drain signal when `idle`.
     async fn read_into_session(&mut self, timeout: Duration, idle: bool) -> io::Result<Readiness> {
-        let timeout = timeout.max(Duration::from_millis(1));
         let (shard, slot) = (&*self.shard, self.slot);
-        let stream = match &mut self.io {
-            Io::Glommio(stream) => stream,
-            Io::Ring(ring) => {
-                // The ring has received already: take what is there (as the input when it
-                // is empty, so nothing is copied), or wait for it.
-                let input = self.session.input_mut();
-                let read = async { ring.read(input, timeout).await.map(Some) };
-                let result = if idle {
-                    future::or(read, drained(shard, slot)).await
-                } else {
-                    read.await
-                };
-                return self.after_read(result);
-            }
-        };
-        stream.set_read_timeout(Some(timeout))?;
-        let (input, start) = input_with_room(&mut self.session);
-        let room = input.get_mut(start..).unwrap_or_default();
-        let read = async { stream.read(room).await.map(Some) };
+        let (input, wants) = self.session.input_for_read();
+        let io = &mut self.io;
+        let read = async { io.read(input, wants, timeout).await.map(Some) };
         let result = if idle {
             future::or(read, drained(shard, slot)).await
         } else {
             read.await
         };
-        let n = match &result {
-            Ok(Some(n)) => *n,
-            _ => 0,
-        };
-        input.truncate(start + n);
         self.after_read(result)
     }
 
@@ -530,42 +439,14 @@ impl Conn {
             }
             self.slow_lane_due = Some(due + SLOW_LANE_PERIOD);
             // On the ring the bytes arrived without waking this task (it left no waker).
-            let result = match &self.io {
-                Io::Ring(ring) => ring.read_now(self.session.input_mut()),
-                Io::Glommio(stream) => {
-                    let (input, start) = input_with_room(&mut self.session);
-                    let room = input.get_mut(start..).unwrap_or_default();
-                    let result = crate::io::sys::recv_now(stream, room);
-                    let n = *result.as_ref().unwrap_or(&0);
-                    input.truncate(start + n);
-                    result
-                }
-            };
+            let (input, wants) = self.session.input_for_read();
+            let result = self.io.read_now(input, wants);
             match result {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 result => return self.after_read(result.map(Some)),
             }
         }
-    }
-
-    /// Waits for the first bytes of a request with no buffer allocated: they land in the
-    /// shard's scratch and are copied into a fresh buffer.
-    async fn read_unbuffered(&mut self, timeout: Duration) -> io::Result<Readiness> {
-        let stream = match &mut self.io {
-            Io::Glommio(stream) => stream,
-            // The ring takes a buffer only when bytes arrive, and hands it over whole.
-            Io::Ring(_) => return self.read_into_session(timeout, true).await,
-        };
-        stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let (shard, slot) = (&*self.shard, self.slot);
-        let session = &mut self.session;
-        let read = poll_fn(|cx| {
-            poll_read_scratch(stream, &shard.scratch, cx, |bytes| session.receive(bytes))
-                .map_ok(Some)
-        });
-        let result = future::or(read, drained(shard, slot)).await;
-        self.after_read(result)
     }
 
     fn after_read(&mut self, result: io::Result<Option<usize>>) -> io::Result<Readiness> {
@@ -627,17 +508,8 @@ impl Conn {
             if left.is_zero() {
                 break;
             }
-            let read = match &mut self.io {
-                Io::Ring(ring) => {
-                    taken.clear();
-                    ring.read(&mut taken, left).await
-                }
-                Io::Glommio(stream) => {
-                    stream.set_read_timeout(Some(left))?;
-                    let scratch = &self.shard.scratch;
-                    poll_fn(|cx| poll_read_scratch(stream, scratch, cx, |_| {})).await
-                }
-            };
+            taken.clear();
+            let read = self.io.read(&mut taken, 0, left).await;
             match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => discarded += n,

@@ -7,6 +7,7 @@ pub(crate) mod listener;
 pub(crate) mod pool;
 pub mod shard;
 pub(crate) mod timeouts;
+pub(crate) mod transport;
 pub(crate) mod unwind;
 
 use std::io;

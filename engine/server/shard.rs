@@ -83,14 +83,7 @@ pub(crate) struct ShardCtx {
     free_slots: RefCell<Vec<usize>>,
     open: Cell<usize>,
     accept_waiter: RefCell<Option<Waker>>,
-    /// Where connections without a read buffer read (an idle connection's next request, a
-    /// lingering connection's discarded bytes). Borrowed only inside one poll, never across
-    /// a wait, so every connection of the shard shares it and none carries its own.
-    pub scratch: RefCell<Box<[u8]>>,
 }
-
-/// Size of [`ShardCtx::scratch`]: a typical request arrives in one read.
-const SCRATCH_BYTES: usize = 4096;
 
 impl ShardCtx {
     pub(crate) fn new(
@@ -117,7 +110,6 @@ impl ShardCtx {
             free_slots: RefCell::new(Vec::new()),
             open: Cell::new(0),
             accept_waiter: RefCell::new(None),
-            scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
         }
     }
 

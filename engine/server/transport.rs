@@ -1,0 +1,104 @@
+//! Where a connection's bytes go: the shard's own ring or glommio's socket, behind one
+//! type, so that the connection loop (`conn`) reads as the request's phases and names no
+//! transport.
+//!
+//! Both take and give buffers whole (`&mut BytesMut`, as monoio's ownership-passing I/O):
+//! the ring hands over the buffer its receive filled and keeps the output until the kernel
+//! has sent it; the socket reads into the buffer in place. Every wait has a timeout, and
+//! both report it as `ErrorKind::TimedOut`.
+
+use std::io;
+use std::net::Shutdown;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use glommio::net::TcpStream;
+
+use crate::io::socket::SocketConn;
+use crate::io::uring::{Driver, RingConn};
+
+/// One connection's transport.
+pub(crate) enum Transport {
+    /// On the shard's own io_uring (multishot receives, batched sends).
+    Ring(RingConn),
+    /// On glommio's socket (the fallback, `IoBackend::Glommio`).
+    Socket(SocketConn),
+}
+
+impl Transport {
+    /// Puts an accepted stream on the shard's ring if it has one, else on glommio's socket
+    /// (also where the ring refuses it). `buffer_bytes` is the read buffer size,
+    /// `send_timeout` bounds a write that makes no progress.
+    pub(crate) fn open(
+        stream: TcpStream,
+        ring: Option<&Rc<Driver>>,
+        buffer_bytes: usize,
+        send_timeout: Duration,
+    ) -> Transport {
+        if let Some(ring) = ring {
+            match RingConn::open(ring, &stream) {
+                // Dropping the stream closes glommio's descriptor; the ring's duplicate
+                // carries the connection.
+                Ok(conn) => return Transport::Ring(conn),
+                Err(e) => log::debug!("connection stays on glommio's socket: {e}"),
+            }
+        }
+        Transport::Socket(SocketConn::new(stream, buffer_bytes, send_timeout))
+    }
+
+    /// Appends what arrives to `input` (room for `wants` more bytes where the transport
+    /// reads in place), waiting at most `timeout`. `Ok(0)` at end of stream. An `input`
+    /// with no buffer (an idle connection's) takes one only when bytes arrive.
+    pub(crate) async fn read(
+        &mut self,
+        input: &mut BytesMut,
+        wants: usize,
+        timeout: Duration,
+    ) -> io::Result<usize> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        match self {
+            Transport::Ring(ring) => ring.read(input, timeout).await,
+            Transport::Socket(socket) => socket.read(input, wants, timeout).await,
+        }
+    }
+
+    /// What has arrived, appended to `input`, without waiting: `ErrorKind::WouldBlock`
+    /// when nothing has.
+    pub(crate) fn read_now(&mut self, input: &mut BytesMut, wants: usize) -> io::Result<usize> {
+        match self {
+            Transport::Ring(ring) => ring.read_now(input),
+            Transport::Socket(socket) => socket.read_now(input, wants),
+        }
+    }
+
+    /// Sends all of `output` and gives the buffer back empty; `ErrorKind::TimedOut` after
+    /// `timeout` without the peer taking it.
+    pub(crate) async fn write_all(
+        &mut self,
+        output: &mut BytesMut,
+        timeout: Duration,
+    ) -> io::Result<()> {
+        match self {
+            Transport::Ring(ring) => ring.write_all(output, timeout).await,
+            // The socket's write timeout was set when it was opened.
+            Transport::Socket(socket) => socket.write_all(output).await,
+        }
+    }
+
+    /// Whether bytes have arrived that the connection has not read yet.
+    pub(crate) fn input_waiting(&self) -> bool {
+        match self {
+            Transport::Ring(ring) => ring.input_waiting(),
+            Transport::Socket(socket) => socket.input_waiting(),
+        }
+    }
+
+    /// `shutdown(2)` of the socket.
+    pub(crate) async fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Transport::Ring(ring) => ring.shutdown(how),
+            Transport::Socket(socket) => socket.shutdown(how).await,
+        }
+    }
+}
