@@ -84,9 +84,7 @@ pub use http::error::RequestError;
 pub use http::head::Version;
 pub use http::request::{Request, MAX_PARAMS};
 pub use http::response::{BodyStream, IntoResponse, Response};
-pub use http::session::{
-    BodyFeed, Phase, PipeRoom, RequestMeta, Session, SessionState, StreamedBody,
-};
+pub use http::session::{Session, SessionState};
 /// The network type of [`Config::trusted_proxies`] (`"10.0.0.0/8".parse()`), re-exported
 /// from the `ipnet` crate.
 pub use ipnet::IpNet;
@@ -95,5 +93,5 @@ pub use ops::preflight::{
     GLOMMIO_MIN_MEMLOCK_BYTES, MIN_KERNEL, RESERVED_OPEN_FILES,
 };
 pub use server::cpus::{affinity_mask, online_cpus, parse_cpu_list};
-pub use server::shard::{current_shard, ShardInfo};
+pub use server::info::{current_shard, ShardInfo};
 pub use server::{Server, ServerHandle, ShutdownTrigger};

@@ -3,6 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::cell::RefCell;
 
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
@@ -138,4 +139,42 @@ pub fn to_bytes_sonic<T: Serialize + ?Sized>(value: &T) -> Option<Bytes> {
 /// Serialises with serde_json regardless of the feature (for benchmarks comparing backends).
 pub fn to_bytes_serde_json<T: Serialize + ?Sized>(value: &T) -> Option<Bytes> {
     serde_json::to_vec(value).ok().map(Bytes::from)
+}
+
+thread_local! {
+    /// Per-shard scratch buffer that JSON bodies are serialised into. Split-off bodies share
+    /// it, and once they are written and dropped its space is reused: no allocation per
+    /// response in the steady state.
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Capacity the JSON scratch buffer is topped up to when it runs low.
+const SCRATCH_BYTES: usize = 16 * 1024;
+
+impl Response {
+    /// `200 OK` with `value` serialised as JSON (sonic-rs, or serde_json with the `serde-json`
+    /// feature) into the shard's scratch buffer.
+    /// A value that cannot be serialised gives `500` with a JSON error body.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Response {
+        match serialize_json(value) {
+            Some(body) => Response::json_bytes(body),
+            None => Response::new(500)
+                .with_content_type("application/json")
+                .with_body(Bytes::from_static(
+                    br#"{"error":"response serialisation failed"}"#,
+                )),
+        }
+    }
+}
+
+fn serialize_json<T: Serialize + ?Sized>(value: &T) -> Option<Bytes> {
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        if scratch.capacity() - scratch.len() < 512 {
+            scratch.reserve(SCRATCH_BYTES);
+        }
+        let ok = write_json(&mut scratch, value);
+        let body = scratch.split().freeze();
+        ok.then_some(body)
+    })
 }

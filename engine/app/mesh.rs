@@ -17,7 +17,7 @@ use std::task::{Poll, Waker};
 use futures_lite::StreamExt;
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 
-use crate::server::shard::ShardInfo;
+use crate::server::info::ShardInfo;
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::app::handler::Handler;
 use crate::http::request::Request;
 use crate::http::response::Response;
-use crate::server::shard::current_shard;
+use crate::server::info::current_shard;
 
 /// The rest of the chain, handed to a layer.
 pub struct Next<H> {

@@ -11,7 +11,7 @@ use crate::config::Limits;
 use crate::http::body::{Pipe, RequestBody};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::error::RequestError;
-use crate::http::head::{parse_head, Framing, Head, HeadScan};
+use crate::http::head::{parse_head, BodyFraming, Head, HeadScan};
 use crate::http::request::Request;
 
 /// What one call to [`RequestDecoder::decode`] produced.
@@ -32,7 +32,7 @@ pub(crate) enum Decoded {
 
 /// Which part of a request the connection is waiting for; each has its own timeout.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Between requests: nothing of the next one has arrived.
     Idle,
     /// Part of a head has arrived.
@@ -190,7 +190,7 @@ impl RequestDecoder {
                     self.continue_answered = false;
                     let framing = head.framing;
                     let bytes = buf.split_to(head_len).freeze();
-                    if framing == Framing::Empty {
+                    if framing == BodyFraming::Empty {
                         self.reset();
                         return Ok(Decoded::Request(Request::new(bytes, head, Bytes::new())));
                     }
@@ -200,10 +200,10 @@ impl RequestDecoder {
                     }
                     let head = ParsedHead::of(request);
                     self.state = match framing {
-                        Framing::Length(n) if n > limits.max_body_bytes => {
+                        BodyFraming::Length(n) if n > limits.max_body_bytes => {
                             return Err(RequestError::BodyTooLarge)
                         }
-                        Framing::Length(n) => State::Length {
+                        BodyFraming::Length(n) => State::Length {
                             head,
                             body_len: usize::try_from(n).map_err(|_| RequestError::BodyTooLarge)?,
                         },
@@ -288,12 +288,12 @@ impl RequestDecoder {
     fn start_stream(
         &mut self,
         mut request: Request,
-        framing: Framing,
+        framing: BodyFraming,
         limit: u64,
     ) -> Result<Decoded, RequestError> {
         let framing = match framing {
-            Framing::Length(n) if n > limit => return Err(RequestError::BodyTooLarge),
-            Framing::Length(n) => StreamFraming::Length(n),
+            BodyFraming::Length(n) if n > limit => return Err(RequestError::BodyTooLarge),
+            BodyFraming::Length(n) => StreamFraming::Length(n),
             _ => StreamFraming::Chunked(ChunkedDecoder::new()),
         };
         let pipe = Rc::new(Pipe::default());

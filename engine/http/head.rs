@@ -54,7 +54,7 @@ pub enum Version {
 
 /// How the body of a request is delimited (RFC 9112 §6.3).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Framing {
+pub(crate) enum BodyFraming {
     /// No body.
     Empty,
     /// `Content-Length` bytes follow the head.
@@ -74,7 +74,7 @@ pub(crate) struct Head {
     pub path: Span,
     pub query: Option<Span>,
     pub version: Version,
-    pub framing: Framing,
+    pub framing: BodyFraming,
     pub keep_alive: bool,
     pub expect_continue: bool,
 }
@@ -223,7 +223,7 @@ pub(crate) fn parse_head(
         path,
         query,
         version,
-        framing: Framing::Empty,
+        framing: BodyFraming::Empty,
         keep_alive: version == Version::Http11,
         expect_continue: false,
     };
@@ -282,11 +282,11 @@ pub(crate) fn parse_head(
     head.framing = match (te.present, content_length) {
         (true, Some(_)) => return Err(RequestError::ConflictingFraming),
         (true, None) => te.framing(version)?,
-        (false, Some(0)) | (false, None) => Framing::Empty,
+        (false, Some(0)) | (false, None) => BodyFraming::Empty,
         (false, Some(n)) if n > max_body => return Err(RequestError::BodyTooLarge),
-        (false, Some(n)) => Framing::Length(n),
+        (false, Some(n)) => BodyFraming::Length(n),
     };
-    if head.framing == Framing::Empty {
+    if head.framing == BodyFraming::Empty {
         head.expect_continue = false;
     }
     // ringpin opens no tunnels: a well-formed CONNECT is answered by the engine, never by
@@ -592,13 +592,13 @@ impl TransferCodings {
         Ok(())
     }
 
-    fn framing(&self, version: Version) -> Result<Framing, RequestError> {
+    fn framing(&self, version: Version) -> Result<BodyFraming, RequestError> {
         if version == Version::Http10 || !self.last_is_chunked || self.chunked_count != 1 {
             Err(RequestError::InvalidTransferEncoding)
         } else if self.other {
             Err(RequestError::UnsupportedTransferCoding)
         } else {
-            Ok(Framing::Chunked)
+            Ok(BodyFraming::Chunked)
         }
     }
 }

@@ -1,12 +1,10 @@
 //! The response a handler returns: status, a few fields and a body, built without copying.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::pin::Pin;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_lite::Stream;
-use serde::Serialize;
 
 use crate::http::error::RequestError;
 use crate::http::head::is_token_byte;
@@ -36,16 +34,6 @@ impl fmt::Debug for Response {
             .finish()
     }
 }
-
-thread_local! {
-    /// Per-shard scratch buffer that JSON bodies are serialised into. Split-off bodies share
-    /// it, and once they are written and dropped its space is reused: no allocation per
-    /// response in the steady state.
-    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
-}
-
-/// Capacity the JSON scratch buffer is topped up to when it runs low.
-const SCRATCH_BYTES: usize = 16 * 1024;
 
 impl Response {
     /// An empty response with `status`.
@@ -91,20 +79,6 @@ impl Response {
         Response::new(200)
             .with_content_type("application/json")
             .with_body(body)
-    }
-
-    /// `200 OK` with `value` serialised as JSON (sonic-rs, or serde_json with the `serde-json`
-    /// feature) into the shard's scratch buffer.
-    /// A value that cannot be serialised gives `500` with a JSON error body.
-    pub fn json<T: Serialize + ?Sized>(value: &T) -> Response {
-        match serialize_json(value) {
-            Some(body) => Response::json_bytes(body),
-            None => Response::new(500)
-                .with_content_type("application/json")
-                .with_body(Bytes::from_static(
-                    br#"{"error":"response serialisation failed"}"#,
-                )),
-        }
     }
 
     /// The error answer for a refused request: its status, a one-line reason, and a close.
@@ -200,18 +174,6 @@ impl Response {
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| &v[..])
     }
-}
-
-fn serialize_json<T: Serialize + ?Sized>(value: &T) -> Option<Bytes> {
-    SCRATCH.with(|cell| {
-        let mut scratch = cell.borrow_mut();
-        if scratch.capacity() - scratch.len() < 512 {
-            scratch.reserve(SCRATCH_BYTES);
-        }
-        let ok = crate::app::json::write_json(&mut scratch, value);
-        let body = scratch.split().freeze();
-        ok.then_some(body)
-    })
 }
 
 /// Anything a handler may return: turned into a [`Response`].

@@ -13,7 +13,7 @@ use bytes::{Buf, BytesMut};
 use crate::app::handler::Handler;
 use crate::config::Limits;
 use crate::http::body::Pipe;
-pub use crate::http::decode::Phase;
+pub(crate) use crate::http::decode::Phase;
 use crate::http::decode::{Decoded, RequestDecoder};
 use crate::http::encode::{encode_response, Framing, CONTINUE};
 use crate::http::error::RequestError;
@@ -79,10 +79,31 @@ impl std::fmt::Display for RequestSummary {
     }
 }
 
-/// The keep-alive decision, in one place: the client's wish (RFC 9112 §9.3), the
-/// handler's, and whether the shard is draining.
-fn keep_alive(client_wants: bool, response: &Response, draining: bool) -> bool {
-    client_wants && !response.close && !draining
+/// What the keep-alive decision weighs, besides the response itself.
+struct KeepAliveFacts {
+    /// The client's wish (RFC 9112 §9.3: HTTP/1.1 unless `Connection: close`, HTTP/1.0
+    /// only with `Connection: keep-alive`), from the request's head.
+    client_wants: bool,
+    /// The shard is draining: every response closes.
+    draining: bool,
+    /// The body is streamed to an HTTP/1.0 client, so only the close can delimit it.
+    delimited_by_close: bool,
+    /// A streamed request body the handler did not read to the end: it cannot be
+    /// skipped safely, so the rest is never parsed as a request.
+    body_left: bool,
+    /// This was the last request `Config::max_requests_per_connection` allows.
+    last_allowed: bool,
+}
+
+/// The keep-alive decision, in one place: whether the connection stays open after this
+/// response. Refusals (`Session::refuse`, a decode error) always close and do not ask.
+fn keep_alive(facts: KeepAliveFacts, response: &Response) -> bool {
+    facts.client_wants
+        && !response.close
+        && !facts.draining
+        && !facts.delimited_by_close
+        && !facts.body_left
+        && !facts.last_allowed
 }
 
 /// The protocol side of one connection.
@@ -151,7 +172,7 @@ struct Dispatched {
 
 /// What a request's response framing depends on, noted before the handler takes it.
 #[derive(Copy, Clone, Debug)]
-pub struct RequestMeta {
+pub(crate) struct RequestMeta {
     head_only: bool,
     keep_alive: bool,
     http10: bool,
@@ -159,7 +180,7 @@ pub struct RequestMeta {
 
 impl RequestMeta {
     /// Notes what `request` asks of its response.
-    pub fn of(request: &Request) -> RequestMeta {
+    pub(crate) fn of(request: &Request) -> RequestMeta {
         RequestMeta {
             head_only: request.is_head(),
             keep_alive: request.keep_alive(),
@@ -169,7 +190,7 @@ impl RequestMeta {
 }
 
 /// What [`Session::feed_body`] needs next.
-pub enum BodyFeed {
+pub(crate) enum BodyFeed {
     /// Nothing more to deliver (the body is complete, or the handler dropped it).
     Done,
     /// Bytes from the socket.
@@ -179,7 +200,7 @@ pub enum BodyFeed {
 }
 
 /// A wait for the streaming handler to read.
-pub struct PipeRoom(Rc<Pipe>);
+pub(crate) struct PipeRoom(Rc<Pipe>);
 
 impl PipeRoom {
     /// Completes once the handler has read enough, or dropped the body.
@@ -189,7 +210,7 @@ impl PipeRoom {
 }
 
 /// A response body still to be sent piece by piece after the head in the output.
-pub struct StreamedBody {
+pub(crate) struct StreamedBody {
     /// The pieces.
     pub body: BodyStream,
     /// Chunked framing (HTTP/1.1), or raw bytes ended by closing (HTTP/1.0).
@@ -265,7 +286,7 @@ impl Session {
     /// Gives the read and write buffers back to the shard's free list if nothing is in
     /// them and no request is under way, so a connection that idles holds no buffer; it
     /// takes buffers again when the next bytes arrive. Returns whether they were released.
-    pub fn release_buffers(&mut self) -> bool {
+    pub(crate) fn release_buffers(&mut self) -> bool {
         let quiet = self.is_idle() && self.output.is_empty() && self.streaming.is_none();
         if quiet {
             pool::give(std::mem::take(&mut self.input));
@@ -275,7 +296,7 @@ impl Session {
     }
 
     /// Whether the session holds a read buffer.
-    pub fn has_buffers(&self) -> bool {
+    pub(crate) fn has_buffers(&self) -> bool {
         self.input.capacity() > 0
     }
 
@@ -284,7 +305,7 @@ impl Session {
     /// many requests were answered. Does nothing once the state is not `Open`.
     ///
     /// A response with a streamed body ends the batch: its head is in the output and its
-    /// body waits in [`Session::take_streamed_body`]; the transport sends it before calling
+    /// body waits in the session; the transport sends it before calling
     /// `answer` again, so pipelined responses stay in order.
     pub async fn answer<H: Handler>(&mut self, handler: &H, draining: bool) -> usize {
         let mut answered = 0;
@@ -500,39 +521,36 @@ impl Session {
     /// True when a batch of `answered` requests must end so its output is written first:
     /// `Limits::max_pipelined_requests` answered, or `Limits::max_pipelined_bytes` of
     /// responses waiting. Requests left in the input are answered by the next batch.
-    pub fn batch_full(&self, answered: usize) -> bool {
+    pub(crate) fn batch_full(&self, answered: usize) -> bool {
         answered >= self.limits.max_pipelined_requests
             || self.output.len() >= self.limits.max_pipelined_bytes
     }
 
     /// Records every answered request into `metrics` from now on.
-    pub fn set_metrics(&mut self, metrics: ShardMetrics) {
+    pub(crate) fn set_metrics(&mut self, metrics: ShardMetrics) {
         self.metrics = Some(metrics);
     }
 
     /// When the bytes now in the input arrived; queueing delay is measured from it.
-    pub fn note_input_at(&mut self, at: Instant) {
+    pub(crate) fn note_input_at(&mut self, at: Instant) {
         self.input_at = Some(at);
     }
 
     /// Encodes the handler's `response` to a request described by `meta`: framing, the
     /// keep-alive decision, and a streamed body set aside for the transport.
-    pub fn respond(&mut self, meta: RequestMeta, mut response: Response, draining: bool) {
+    pub(crate) fn respond(&mut self, meta: RequestMeta, mut response: Response, draining: bool) {
         self.take_output_buffer();
-        let streamed = response.is_streamed();
-        // An HTTP/1.0 streamed body is delimited by the close.
-        let delimited_by_close = streamed && meta.http10 && !meta.head_only;
-        // A streamed request body the handler did not read to the end cannot be skipped
-        // safely: close rather than parse the rest as a request.
-        let body_left = self.decoder.is_streaming();
         self.served += 1;
-        let last_allowed = self.max_requests.is_some_and(|max| self.served >= max);
+        let facts = KeepAliveFacts {
+            client_wants: meta.keep_alive,
+            draining,
+            delimited_by_close: response.is_streamed() && meta.http10 && !meta.head_only,
+            body_left: self.decoder.is_streaming(),
+            last_allowed: self.max_requests.is_some_and(|max| self.served >= max),
+        };
         let framing = Framing {
             head_only: meta.head_only,
-            keep_alive: keep_alive(meta.keep_alive, &response, draining)
-                && !delimited_by_close
-                && !body_left
-                && !last_allowed,
+            keep_alive: keep_alive(facts, &response),
             http10: meta.http10,
         };
         encode_response(&response, framing, &mut self.output);
@@ -550,12 +568,12 @@ impl Session {
     /// A request whose handler streams its body, dispatched by [`Session::answer`]: the
     /// transport calls the handler while it keeps [`Session::feed_body`] going, then hands
     /// the response to [`Session::respond`].
-    pub fn take_streaming_request(&mut self) -> Option<Request> {
+    pub(crate) fn take_streaming_request(&mut self) -> Option<Request> {
         self.streaming_request.take().map(|request| *request)
     }
 
     /// Moves body bytes from the input to the streaming handler; says what is needed next.
-    pub fn feed_body(&mut self) -> BodyFeed {
+    pub(crate) fn feed_body(&mut self) -> BodyFeed {
         let Some(pipe) = self.decoder.pipe().cloned() else {
             return BodyFeed::Done;
         };
@@ -576,7 +594,7 @@ impl Session {
     }
 
     /// Caps the requests served on this connection: the last one's response closes it.
-    pub fn set_max_requests(&mut self, max: Option<u64>) {
+    pub(crate) fn set_max_requests(&mut self, max: Option<u64>) {
         self.max_requests = max;
     }
 
@@ -594,7 +612,7 @@ impl Session {
 
     /// Refuses the request in progress with `error` (a timeout, say): its response goes to
     /// the output and the session fails.
-    pub fn refuse(&mut self, error: RequestError) {
+    pub(crate) fn refuse(&mut self, error: RequestError) {
         if self.state != SessionState::Open {
             return;
         }
@@ -609,7 +627,7 @@ impl Session {
     }
 
     /// Which part of a request is awaited.
-    pub fn phase(&self) -> Phase {
+    pub(crate) fn phase(&self) -> Phase {
         self.decoder.phase(&self.input)
     }
 
@@ -619,23 +637,23 @@ impl Session {
     }
 
     /// The peer closed its side: a streamed body in progress ends with an error.
-    pub fn input_closed(&mut self) {
+    pub(crate) fn input_closed(&mut self) {
         self.decoder.input_closed();
     }
 
     /// The streamed body of the last response answered, if it has one: send its pieces
     /// (see [`Session::push_chunk`]) and then [`Session::finish_chunks`].
-    pub fn take_streamed_body(&mut self) -> Option<StreamedBody> {
+    pub(crate) fn take_streamed_body(&mut self) -> Option<StreamedBody> {
         self.streaming.take()
     }
 
     /// Appends one piece of a streamed body to the output, framed as the body needs.
-    pub fn push_chunk(&mut self, data: &[u8], chunked: bool) {
+    pub(crate) fn push_chunk(&mut self, data: &[u8], chunked: bool) {
         crate::http::encode::encode_chunk(data, chunked, &mut self.output);
     }
 
     /// Appends the end of a streamed body (the last chunk, when chunked).
-    pub fn finish_chunks(&mut self, chunked: bool) {
+    pub(crate) fn finish_chunks(&mut self, chunked: bool) {
         if chunked {
             self.output
                 .extend_from_slice(crate::http::encode::LAST_CHUNK);
@@ -643,7 +661,7 @@ impl Session {
     }
 
     /// Ends the connection after the current output (a streamed body cut short).
-    pub fn close_after_output(&mut self) {
+    pub(crate) fn close_after_output(&mut self) {
         if self.state == SessionState::Open {
             self.state = SessionState::Closing;
         }

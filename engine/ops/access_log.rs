@@ -18,7 +18,6 @@ use std::cell::RefCell;
 use std::fmt::Write;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
@@ -31,7 +30,7 @@ use crate::app::middleware::Next;
 use crate::http::head::Version;
 use crate::http::request::Request;
 use crate::http::response::Response;
-use crate::server::shard::current_shard;
+use crate::server::info::current_shard;
 
 /// The `log` target of access-log records.
 pub const TARGET: &str = "ringpin::access";
@@ -118,7 +117,7 @@ pub fn flush_shard() {
 /// Lines dropped since the process started because the writer fell behind (or could not
 /// start). Also exported as `ringpin_access_log_dropped_lines_total`.
 pub fn dropped_lines() -> u64 {
-    DROPPED.load(Ordering::Relaxed)
+    crate::ops::metrics::access_log_dropped()
 }
 
 /// A request on its way through the handler: what its line needs from the request.
@@ -279,7 +278,7 @@ impl ShardBuffer {
             None => false,
         };
         if !sent {
-            DROPPED.fetch_add(lines, Ordering::Relaxed);
+            crate::ops::metrics::count_access_log_dropped(lines);
         }
     }
 }
@@ -304,7 +303,6 @@ thread_local! {
     static SCRATCH: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
-static DROPPED: AtomicU64 = AtomicU64::new(0);
 static WRITER: OnceLock<Option<SyncSender<Batch>>> = OnceLock::new();
 
 /// Writes one line (ended here with `\n`) into this shard's buffer; flushes past 16 KiB.
@@ -322,7 +320,7 @@ fn append_line(write: impl FnOnce(&mut String)) {
         }
     });
     if appended.is_err() {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
+        crate::ops::metrics::count_access_log_dropped(1);
     }
 }
 

@@ -22,7 +22,7 @@ use crate::http::proxy_protocol::ProxyHeader;
 use crate::http::request::Request;
 use crate::http::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
 use crate::ops::metrics::TimeoutKind;
-use crate::server::shard::ShardCtx;
+use crate::server::context::ShardCtx;
 use crate::server::transport::Transport;
 use crate::server::unwind;
 
@@ -45,7 +45,7 @@ fn slow_lane_offset(slot: usize) -> Duration {
 
 /// Completes once a drain has started and an idle connection's grace has passed.
 async fn drained(shard: &ShardCtx, slot: usize) -> io::Result<Option<usize>> {
-    poll_fn(|cx| shard.poll_drain(slot, cx)).await;
+    poll_fn(|cx| shard.drain.poll(slot, cx)).await;
     Timer::new(DRAIN_IDLE_GRACE).await;
     Ok(None)
 }
@@ -164,7 +164,10 @@ impl Conn {
             }
         }
         loop {
-            let answered = self.session.answer(handler, self.shard.is_draining()).await;
+            let answered = self
+                .session
+                .answer(handler, self.shard.drain.is_started())
+                .await;
             // Decided before the flush empties the output.
             let batch_full = self.session.batch_full(answered);
             let mut more_waiting = false;
@@ -290,7 +293,7 @@ impl Conn {
         match response {
             Some(Ok(response)) => {
                 self.session
-                    .respond(meta, response, self.shard.is_draining());
+                    .respond(meta, response, self.shard.drain.is_started());
                 Ok(())
             }
             Some(Err(panic)) => {
@@ -362,7 +365,7 @@ impl Conn {
         loop {
             let shard = &shard;
             let next = future::or(async { Some(body.next().await) }, async {
-                poll_fn(|cx| shard.poll_drain(slot, cx)).await;
+                poll_fn(|cx| shard.drain.poll(slot, cx)).await;
                 None
             })
             .await;

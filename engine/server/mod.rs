@@ -2,7 +2,10 @@
 //! listener and its connections below.
 
 pub(crate) mod conn;
+pub(crate) mod context;
 pub mod cpus;
+pub(crate) mod drain;
+pub mod info;
 pub(crate) mod listener;
 pub(crate) mod pool;
 pub mod shard;
@@ -20,8 +23,9 @@ use crate::app::handler::Handler;
 use crate::config::Config;
 use crate::ops::metrics::Metrics;
 use crate::server::cpus::select_cpus;
+use crate::server::info::ShardInfo;
 use crate::server::listener::bind_group;
-use crate::server::shard::{run_shard, ShardInfo, ShardStart};
+use crate::server::shard::{run_shard, ShardStart};
 
 /// An HTTP/1.1 server: one shard per CPU, each with its own listener.
 ///

@@ -1,12 +1,10 @@
 //! A shard: one glommio executor pinned to one CPU, with its own listener and connections.
 
-use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
@@ -15,15 +13,16 @@ use glommio::timer::Timer;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::app::handler::Handler;
-use crate::config::{Config, IoBackend, Limits, RingSetup, Shedding, Timeouts};
+use crate::config::{Config, IoBackend, RingSetup, Shedding};
 use crate::http::date;
 use crate::io::diag;
 use crate::io::sys;
 use crate::io::uring::{self, Driver};
 use crate::ops::access_log;
-use crate::ops::metrics::{Metrics, ShardMetrics};
-use crate::ops::shedding::Shedder;
+use crate::ops::metrics::Metrics;
 use crate::server::conn::serve_conn;
+use crate::server::context::ShardCtx;
+use crate::server::info::ShardInfo;
 
 /// How often each shard looks at the clock (for `Date`) and at the stop flag.
 const CLOCK_TICK: Duration = Duration::from_millis(50);
@@ -37,162 +36,6 @@ const LAST_ACCEPT_WAIT: Duration = Duration::from_millis(100);
 
 /// How often the drain looks at the backlog while handshakes settle.
 const BACKLOG_POLL: Duration = Duration::from_millis(1);
-
-/// Identity of one shard, given to the handler factory.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct ShardInfo {
-    /// Index of the shard, `0..shard_count`.
-    pub id: usize,
-    /// The CPU it is pinned to.
-    pub cpu: usize,
-    /// How many shards the server runs.
-    pub shard_count: usize,
-}
-
-thread_local! {
-    static CURRENT: Cell<Option<ShardInfo>> = const { Cell::new(None) };
-}
-
-/// The shard the calling code runs on, or `None` outside a shard thread.
-pub fn current_shard() -> Option<ShardInfo> {
-    CURRENT.with(Cell::get)
-}
-
-/// Per-shard state shared by its connections: limits, the drain signal, open connections.
-/// Shard-local (`Rc`, `Cell`): nothing here crosses threads.
-pub(crate) struct ShardCtx {
-    pub metrics: ShardMetrics,
-    /// Clamped, shared by every session of the shard.
-    pub limits: Rc<Limits>,
-    pub linger: Duration,
-    pub timeouts: Timeouts,
-    pub idle_buffer_release: Duration,
-    pub max_requests: Option<u64>,
-    pub handshake_settle: Duration,
-    /// The shard's own io_uring for connection I/O; `None`: glommio's sockets.
-    pub ring: Option<Rc<Driver>>,
-    /// `Config::proxy_protocol`, and how long the header may take.
-    pub proxy_header: Option<Duration>,
-    /// `Config::trusted_proxies`, shared by every connection's origin.
-    pub trusted_proxies: Rc<[ipnet::IpNet]>,
-    max_connections: usize,
-    shedding: Option<Shedding>,
-    shedder: Rc<Shedder>,
-    draining: Cell<bool>,
-    waiters: RefCell<Vec<Option<Waker>>>,
-    free_slots: RefCell<Vec<usize>>,
-    open: Cell<usize>,
-    accept_waiter: RefCell<Option<Waker>>,
-}
-
-impl ShardCtx {
-    pub(crate) fn new(
-        config: &Config,
-        metrics: ShardMetrics,
-        ring: Option<Rc<Driver>>,
-    ) -> ShardCtx {
-        ShardCtx {
-            ring,
-            metrics,
-            limits: Rc::new(config.limits.clamped()),
-            linger: config.linger,
-            timeouts: config.timeouts.clone(),
-            idle_buffer_release: config.idle_buffer_release,
-            handshake_settle: config.handshake_settle,
-            proxy_header: config.proxy_protocol.then_some(config.proxy_header_timeout),
-            trusted_proxies: Rc::from(config.trusted_proxies.as_slice()),
-            max_requests: config.max_requests_per_connection,
-            max_connections: config.max_connections_per_shard.max(1),
-            shedding: config.shedding.clone(),
-            shedder: Rc::default(),
-            draining: Cell::new(false),
-            waiters: RefCell::new(Vec::new()),
-            free_slots: RefCell::new(Vec::new()),
-            open: Cell::new(0),
-            accept_waiter: RefCell::new(None),
-        }
-    }
-
-    /// Registers a connection; returns its drain-wakeup slot.
-    pub fn conn_opened(&self) -> usize {
-        self.open.set(self.open.get() + 1);
-        self.take_slot()
-    }
-
-    /// Releases what [`ShardCtx::conn_opened`] took, and lets a paused accept go on.
-    pub fn conn_closed(&self, slot: usize) {
-        self.open.set(self.open.get().saturating_sub(1));
-        self.release_slot(slot);
-        if let Some(waker) = self.accept_waiter.borrow_mut().take() {
-            waker.wake();
-        }
-    }
-
-    /// The shard's shedder and the `Retry-After` of its refusals, if shedding is on.
-    pub fn shedder(&self) -> Option<(Rc<Shedder>, u32)> {
-        let settings = self.shedding.as_ref()?;
-        Some((self.shedder.clone(), settings.retry_after_secs))
-    }
-
-    /// Ready while the shard is under its connection cap (or draining).
-    fn poll_capacity(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.open.get() < self.max_connections || self.draining.get() {
-            Poll::Ready(())
-        } else {
-            *self.accept_waiter.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        }
-    }
-
-    /// A drain-wakeup slot for a task that is not a connection (the accept loop).
-    fn take_slot(&self) -> usize {
-        match self.free_slots.borrow_mut().pop() {
-            Some(slot) => slot,
-            None => {
-                let mut waiters = self.waiters.borrow_mut();
-                waiters.push(None);
-                waiters.len() - 1
-            }
-        }
-    }
-
-    fn release_slot(&self, slot: usize) {
-        if let Some(waiter) = self.waiters.borrow_mut().get_mut(slot) {
-            *waiter = None;
-        }
-        self.free_slots.borrow_mut().push(slot);
-    }
-
-    /// Whether a drain has started.
-    pub fn is_draining(&self) -> bool {
-        self.draining.get()
-    }
-
-    /// Ready once a drain has started; otherwise remembers the waker in `slot`.
-    pub fn poll_drain(&self, slot: usize, cx: &mut Context<'_>) -> Poll<()> {
-        if self.draining.get() {
-            return Poll::Ready(());
-        }
-        if let Some(waiter) = self.waiters.borrow_mut().get_mut(slot) {
-            match waiter {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *waiter = Some(cx.waker().clone()),
-            }
-        }
-        Poll::Pending
-    }
-
-    fn start_drain(&self) {
-        self.draining.set(true);
-        let wakers: Vec<Waker> = self
-            .waiters
-            .borrow_mut()
-            .iter_mut()
-            .filter_map(Option::take)
-            .collect();
-        wakers.into_iter().for_each(Waker::wake);
-    }
-}
 
 /// Everything a shard thread needs to start.
 pub(crate) struct ShardStart<F> {
@@ -235,7 +78,7 @@ where
         }
     };
     executor.run(async move {
-        CURRENT.with(|c| c.set(Some(info)));
+        crate::server::info::enter(info);
         crate::server::unwind::set_enabled(config.catch_panics);
         date::refresh();
         let listener_fd = listener.as_raw_fd();
@@ -342,8 +185,8 @@ async fn watch_clock(ctx: Rc<ShardCtx>, stop: Arc<AtomicBool>) {
         date::refresh();
         ctx.metrics.publish();
         access_log::flush_shard();
-        if !ctx.is_draining() && stop.load(Ordering::Acquire) {
-            ctx.start_drain();
+        if !ctx.drain.is_started() && stop.load(Ordering::Acquire) {
+            ctx.drain.start();
         }
     }
 }
@@ -356,7 +199,7 @@ async fn accept_until_drain<H: Handler>(
     handler: Rc<H>,
     ctx: Rc<ShardCtx>,
 ) {
-    let slot = ctx.take_slot();
+    let slot = ctx.drain.take_slot();
     let (mut failures, mut last_warning) = (0u64, None);
     loop {
         // At the connection cap, stop accepting: the kernel's backlog holds newcomers
@@ -364,7 +207,7 @@ async fn accept_until_drain<H: Handler>(
         poll_fn(|cx| ctx.poll_capacity(cx)).await;
         let mut accept = std::pin::pin!(listener.accept());
         let accepted = future::or(async { Some(accept.as_mut().await) }, async {
-            poll_fn(|cx| ctx.poll_drain(slot, cx)).await;
+            poll_fn(|cx| ctx.drain.poll(slot, cx)).await;
             None
         })
         .await;
@@ -413,7 +256,7 @@ async fn accept_until_drain<H: Handler>(
             }
         }
     }
-    ctx.release_slot(slot);
+    ctx.drain.release_slot(slot);
 }
 
 /// At a drain: refuses new handshakes on the listener (`port` is its port), then serves
@@ -497,7 +340,7 @@ fn spawn_conn<H: Handler>(stream: glommio::net::TcpStream, handler: &Rc<H>, ctx:
 /// long a request that just arrived waits before the shard even sees it, plus the run
 /// queue ahead of it. Runs only when shedding is configured.
 async fn probe_queue_delay(ctx: Rc<ShardCtx>, settings: Shedding) {
-    while !ctx.is_draining() {
+    while !ctx.drain.is_started() {
         let due = Instant::now() + settings.probe_every;
         Timer::new(settings.probe_every).await;
         // Behind the tasks that became ready with it.

@@ -480,7 +480,7 @@ impl Metrics {
                 queue_delay: Latency::of(&queue, total.queue_us),
                 counters: total,
             },
-            access_log_dropped: crate::ops::access_log::dropped_lines(),
+            access_log_dropped: access_log_dropped(),
             handler_panics,
         }
     }
@@ -630,6 +630,20 @@ impl ShardMetrics {
         }
         true
     }
+}
+
+/// Access-log lines dropped since the process started (the writer fell behind, or could not
+/// start): process-wide, since the writer is one thread for every shard.
+static ACCESS_LOG_DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts `lines` access-log lines dropped.
+pub(crate) fn count_access_log_dropped(lines: u64) {
+    ACCESS_LOG_DROPPED.fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Access-log lines dropped since the process started.
+pub(crate) fn access_log_dropped() -> u64 {
+    ACCESS_LOG_DROPPED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]
