@@ -8,6 +8,12 @@
 //! test passed (docs/performance.md, "The lost wakeup"). So the shard measures the real
 //! path: a loopback socket on the ring, a thread that writes to its peer while the shard is
 //! parked, and the time from that write to the read's wake.
+//!
+//! A busy host delays a prompt wake too: the shard is woken but waits on the CPU's run
+//! queue behind other threads (a build beside the tests, another service at startup). The
+//! kernel counts that wait (`/proc/thread-self/schedstat`, its second field), and the probe
+//! takes it out of each round: what is left is the wake itself, which a lost wakeup delays
+//! while the shard sleeps, not while it queues.
 
 use std::io;
 use std::io::Write;
@@ -34,10 +40,12 @@ const MAX_BOUND: Duration = Duration::from_millis(50);
 /// How long a round waits for its byte before the probe gives up on the setup.
 const ROUND_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// What the probe saw: each round's wake latency, sorted.
+/// What the probe saw: each round's wake latency, less the time the shard spent runnable
+/// and waiting for its CPU in that round, sorted; and the sum of those waits.
 #[derive(Debug, Clone)]
 pub(crate) struct WakeReport {
     pub wakes: Vec<Duration>,
+    pub queued: Duration,
 }
 
 impl WakeReport {
@@ -68,7 +76,11 @@ impl std::fmt::Display for WakeReport {
             self.wakes.len(),
             self.median(),
             self.max()
-        )
+        )?;
+        if !self.queued.is_zero() {
+            write!(f, "; {:?} waiting for the CPU not counted", self.queued)?;
+        }
+        Ok(())
     }
 }
 
@@ -87,7 +99,7 @@ pub(crate) async fn probe(driver: &Rc<Driver>) -> io::Result<WakeReport> {
     let written: Arc<Mutex<Option<Instant>>> = Arc::default();
     let (go, rounds) = mpsc::channel::<()>();
     let stamp = written.clone();
-    let shard_cpu = crate::server::shard::current_shard().map(|info| info.cpu);
+    let shard_cpu = crate::server::info::current_shard().map(|info| info.cpu);
     let writer = std::thread::Builder::new()
         .name("ringpin-wake-probe".into())
         .spawn(move || {
@@ -106,8 +118,10 @@ pub(crate) async fn probe(driver: &Rc<Driver>) -> io::Result<WakeReport> {
 
     let mut input = BytesMut::with_capacity(64);
     let mut wakes = Vec::with_capacity(ROUNDS);
+    let mut queued = Duration::ZERO;
     for _ in 0..ROUNDS {
         input.clear();
+        let queued_before = run_queue_wait();
         if go.send(()).is_err() {
             break;
         }
@@ -116,9 +130,11 @@ pub(crate) async fn probe(driver: &Rc<Driver>) -> io::Result<WakeReport> {
             _ => break,
         }
         let woke = Instant::now();
+        let in_queue = run_queue_wait().saturating_sub(queued_before);
+        queued += in_queue;
         let at = written.lock().ok().and_then(|mut at| at.take());
         match at {
-            Some(at) => wakes.push(woke.saturating_duration_since(at)),
+            Some(at) => wakes.push(woke.saturating_duration_since(at).saturating_sub(in_queue)),
             None => break,
         }
     }
@@ -127,7 +143,17 @@ pub(crate) async fn probe(driver: &Rc<Driver>) -> io::Result<WakeReport> {
     // The writer ends when the channel closes; it never blocks for long (one sleep).
     let _ = writer.join();
     wakes.sort();
-    Ok(WakeReport { wakes })
+    Ok(WakeReport { wakes, queued })
+}
+
+/// How long the calling thread has been runnable but not running, since it started: the
+/// second field of `/proc/thread-self/schedstat` (ns). Zero where the kernel does not
+/// keep it, which leaves the probe's rounds uncorrected (stricter, never laxer).
+fn run_queue_wait() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|stat| stat.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
 }
 
 /// Moves the probe's writer off the shard's CPU when there is another: it inherits the
