@@ -65,6 +65,7 @@ mod ops;
 mod server;
 
 pub use app::middleware;
+pub use app::ws;
 pub use ops::{access_log, metrics};
 
 pub use app::handler::Handler;

@@ -7,3 +7,4 @@ pub(crate) mod mesh;
 pub mod middleware;
 pub(crate) mod router;
 pub(crate) mod sse;
+pub mod ws;

@@ -57,7 +57,10 @@ pub(crate) fn encode_response(response: &Response, framing: Framing, out: &mut B
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !framing.keep_alive {
+    if response.is_upgrade() {
+        // The connection stays open for the new protocol (RFC 9110 §7.8).
+        out.extend_from_slice(b"Connection: Upgrade\r\n");
+    } else if !framing.keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if framing.http10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");

@@ -1,5 +1,6 @@
 //! The response a handler returns: status, a few fields and a body, built without copying.
 
+use std::any::Any;
 use std::fmt;
 use std::pin::Pin;
 
@@ -21,8 +22,16 @@ pub struct Response {
     pub(crate) content_type: Option<Bytes>,
     pub(crate) headers: Vec<(Bytes, Bytes)>,
     pub(crate) body: Bytes,
-    pub(crate) stream: Option<BodyStream>,
     pub(crate) close: bool,
+    /// What few responses carry, boxed so that the plain response stays small.
+    extras: Option<Box<Extras>>,
+}
+
+/// The rare parts of a response.
+#[derive(Default)]
+struct Extras {
+    stream: Option<BodyStream>,
+    upgrade: Option<Box<dyn Any>>,
 }
 
 impl fmt::Debug for Response {
@@ -30,7 +39,7 @@ impl fmt::Debug for Response {
         f.debug_struct("Response")
             .field("status", &self.status)
             .field("body_len", &self.body.len())
-            .field("streamed", &self.stream.is_some())
+            .field("streamed", &self.is_streamed())
             .finish()
     }
 }
@@ -43,8 +52,8 @@ impl Response {
             content_type: None,
             headers: Vec::new(),
             body: Bytes::new(),
-            stream: None,
             close: false,
+            extras: None,
         }
     }
 
@@ -56,7 +65,7 @@ impl Response {
         stream: impl Stream<Item = Bytes> + 'static,
     ) -> Response {
         let mut response = Response::new(200).with_content_type(content_type);
-        response.stream = Some(Box::pin(stream));
+        response.extras.get_or_insert_default().stream = Some(Box::pin(stream));
         response
     }
 
@@ -157,11 +166,26 @@ impl Response {
 
     /// Whether the body is streamed.
     pub fn is_streamed(&self) -> bool {
-        self.stream.is_some()
+        self.extras.as_ref().is_some_and(|e| e.stream.is_some())
     }
 
     pub(crate) fn take_stream(&mut self) -> Option<BodyStream> {
-        self.stream.take()
+        self.extras.as_mut()?.stream.take()
+    }
+
+    /// Whether this answers an upgrade (a WebSocket handshake's `101`).
+    pub(crate) fn is_upgrade(&self) -> bool {
+        self.extras.as_ref().is_some_and(|e| e.upgrade.is_some())
+    }
+
+    /// Sets what runs on the connection after this response (`ws::upgrade`). Opaque here:
+    /// the protocol layer does not know what an upgraded connection runs.
+    pub(crate) fn set_upgrade(&mut self, upgrade: Box<dyn Any>) {
+        self.extras.get_or_insert_default().upgrade = Some(upgrade);
+    }
+
+    pub(crate) fn take_upgrade(&mut self) -> Option<Box<dyn Any>> {
+        self.extras.as_mut()?.upgrade.take()
     }
 
     /// The value of the first added field named `name`, or Content-Type.

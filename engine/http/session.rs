@@ -125,7 +125,9 @@ pub struct Session {
     input: BytesMut,
     output: BytesMut,
     state: SessionState,
-    streaming: Option<StreamedBody>,
+    /// What the connection sends or runs after the output: a streamed body, or a
+    /// WebSocket upgrade (one field for both keeps the connection's task small).
+    streaming: Option<AfterOutput>,
     /// Boxed: a streamed upload is rare, and an inline `Request` would sit in every
     /// connection's memory.
     streaming_request: Option<Box<Request>>,
@@ -207,6 +209,12 @@ impl PipeRoom {
     pub async fn ready(self) {
         self.0.writable().await
     }
+}
+
+/// What follows a response's head in the output.
+enum AfterOutput {
+    Body(StreamedBody),
+    Upgrade(Box<dyn std::any::Any>),
 }
 
 /// A response body still to be sent piece by piece after the head in the output.
@@ -548,20 +556,34 @@ impl Session {
             body_left: self.decoder.is_streaming(),
             last_allowed: self.max_requests.is_some_and(|max| self.served >= max),
         };
-        let framing = Framing {
+        let mut framing = Framing {
             head_only: meta.head_only,
             keep_alive: keep_alive(facts, &response),
             http10: meta.http10,
         };
+        if response.is_upgrade() && !framing.keep_alive {
+            // Draining, or the connection's last request: no new protocol on it.
+            response = Response::new(503).with_body("the server is not taking upgrades now\n");
+        } else if response.is_upgrade() && meta.head_only {
+            response.take_upgrade();
+        }
+        if response.is_upgrade() {
+            framing.keep_alive = true;
+        }
         encode_response(&response, framing, &mut self.output);
+        if let Some(upgrade) = response.take_upgrade() {
+            self.streaming = Some(AfterOutput::Upgrade(upgrade));
+        }
         if !framing.keep_alive {
             self.state = SessionState::Closing;
         }
         if !meta.head_only {
-            self.streaming = response.take_stream().map(|body| StreamedBody {
-                body,
-                chunked: !meta.http10,
-            });
+            if let Some(body) = response.take_stream() {
+                self.streaming = Some(AfterOutput::Body(StreamedBody {
+                    body,
+                    chunked: !meta.http10,
+                }));
+            }
         }
     }
 
@@ -641,10 +663,33 @@ impl Session {
         self.decoder.input_closed();
     }
 
+    /// The WebSocket upgrade of the last response answered (its `101` is in the output):
+    /// the connection runs it on its transport instead of reading another request.
+    pub(crate) fn take_upgrade(&mut self) -> Option<Box<dyn std::any::Any>> {
+        match self.streaming.take() {
+            Some(AfterOutput::Upgrade(upgrade)) => Some(upgrade),
+            other => {
+                self.streaming = other;
+                None
+            }
+        }
+    }
+
+    /// The bytes read past the last request (after an upgrade: the new protocol's first).
+    pub(crate) fn take_input(&mut self) -> BytesMut {
+        std::mem::take(&mut self.input)
+    }
+
     /// The streamed body of the last response answered, if it has one: send its pieces
     /// (see [`Session::push_chunk`]) and then [`Session::finish_chunks`].
     pub(crate) fn take_streamed_body(&mut self) -> Option<StreamedBody> {
-        self.streaming.take()
+        match self.streaming.take() {
+            Some(AfterOutput::Body(body)) => Some(body),
+            other => {
+                self.streaming = other;
+                None
+            }
+        }
     }
 
     /// Appends one piece of a streamed body to the output, framed as the body needs.

@@ -80,11 +80,14 @@ impl SocketConn {
             .await;
         }
         let start = self.grow(input, wants);
-        let result = match input.get_mut(start..) {
+        // Cancel-safe: a read dropped while it waits (a drain won the race, or a WebSocket's
+        // `recv` raced a channel) leaves `input` as it was, not grown with zeros.
+        let mut filled = Filled { input, len: start };
+        let result = match filled.input.get_mut(start..) {
             Some(room) => self.stream.read(room).await,
             None => Ok(0),
         };
-        input.truncate(start + *result.as_ref().unwrap_or(&0));
+        filled.len = start + *result.as_ref().unwrap_or(&0);
         result
     }
 
@@ -125,5 +128,17 @@ impl SocketConn {
     /// `shutdown(2)` of the socket.
     pub(crate) async fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
         Ok(self.stream.shutdown(how).await?)
+    }
+}
+
+/// Truncates a read's buffer to what arrived, however the read ends (it may be dropped).
+struct Filled<'a> {
+    input: &'a mut BytesMut,
+    len: usize,
+}
+
+impl Drop for Filled<'_> {
+    fn drop(&mut self) {
+        self.input.truncate(self.len);
     }
 }

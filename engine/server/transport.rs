@@ -24,6 +24,8 @@ pub(crate) enum Transport {
     Ring(RingConn),
     /// On glommio's socket (the fallback, `IoBackend::Glommio`).
     Socket(SocketConn),
+    /// Handed over (to a WebSocket): every call fails, as on a closed socket.
+    Closed,
 }
 
 impl Transport {
@@ -60,6 +62,7 @@ impl Transport {
         match self {
             Transport::Ring(ring) => ring.read(input, timeout).await,
             Transport::Socket(socket) => socket.read(input, wants, timeout).await,
+            Transport::Closed => Err(handed_over()),
         }
     }
 
@@ -69,6 +72,7 @@ impl Transport {
         match self {
             Transport::Ring(ring) => ring.read_now(input),
             Transport::Socket(socket) => socket.read_now(input, wants),
+            Transport::Closed => Err(handed_over()),
         }
     }
 
@@ -83,6 +87,7 @@ impl Transport {
             Transport::Ring(ring) => ring.write_all(output, timeout).await,
             // The socket's write timeout was set when it was opened.
             Transport::Socket(socket) => socket.write_all(output).await,
+            Transport::Closed => Err(handed_over()),
         }
     }
 
@@ -91,6 +96,7 @@ impl Transport {
         match self {
             Transport::Ring(ring) => ring.input_waiting(),
             Transport::Socket(socket) => socket.input_waiting(),
+            Transport::Closed => false,
         }
     }
 
@@ -99,6 +105,16 @@ impl Transport {
         match self {
             Transport::Ring(ring) => ring.shutdown(how),
             Transport::Socket(socket) => socket.shutdown(how).await,
+            Transport::Closed => Ok(()),
         }
     }
+
+    /// Hands the transport over (an upgrade), leaving [`Transport::Closed`].
+    pub(crate) fn take(&mut self) -> Transport {
+        std::mem::replace(self, Transport::Closed)
+    }
+}
+
+fn handed_over() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "transport handed over")
 }
