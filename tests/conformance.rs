@@ -7,13 +7,13 @@
 //! nothing more may be answered: a smuggled request would show up as one status too many.
 
 mod common;
-mod wire;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use wire::{escape, parse_answers, replay, replay_both, Split};
+use common::replay::{escape, parse_answers, replay, replay_both, Split};
+use common::wire::connect_with_timeout;
+use common::Replies;
 
 /// Statuses the hello handler answers with: anything else is the engine refusing.
 const HANDLER_STATUSES: [u16; 3] = [200, 404, 405];
@@ -350,21 +350,15 @@ const PROMPT_REFUSAL: Duration = Duration::from_secs(1);
 /// Writes `bytes` and, without closing, waits for the answer: the refusal must come from
 /// the bytes alone, not from the end of input or a timeout.
 fn answer_without_eof(addr: SocketAddr, bytes: &[u8]) -> (Vec<u8>, Duration) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    stream
-        .set_read_timeout(Some(PROMPT_REFUSAL))
-        .expect("read timeout");
+    let mut replies = Replies::new(connect_with_timeout(addr, PROMPT_REFUSAL));
     let sent = Instant::now();
-    stream.write_all(bytes).expect("write");
+    replies.send(bytes);
     let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while parse_answers(&received).map_or(true, |o| o.answers.is_empty()) {
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => received.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("no answer within {PROMPT_REFUSAL:?}: {e}"),
+    // Interim answers, then the first final one (or the close).
+    while let Some(reply) = replies.next() {
+        received.extend_from_slice(&reply.raw);
+        if reply.status >= 200 {
+            break;
         }
     }
     (received, sent.elapsed())

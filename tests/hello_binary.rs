@@ -1,18 +1,12 @@
 //! The `hello` example as users run it: flags, environment, the start-up log, SIGTERM.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `target/<profile>/examples/hello`, which `cargo test` builds beside this test binary.
-fn hello_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    profile_dir.join("examples").join("hello")
-}
+use common::hello_binary;
 
 /// Starts hello, returns the child and the address and shard map it logged.
 fn launch(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String, String) {

@@ -3,14 +3,12 @@
 //! Also `Expect: 100-continue` as a real client drives it: head, wait for 100, then body.
 
 mod common;
-mod wire;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
+use common::replay::{parse_answers, replay, replay_both, Split};
+use common::{connect, Replies};
 use ringpin::{Config, Limits};
-use wire::{parse_answers, replay, replay_both, Split};
 
 /// `GET /?aaa… HTTP/1.1` whose request line is `len` bytes including CRLF, then a Host.
 fn request_line_of(len: usize) -> Vec<u8> {
@@ -197,32 +195,6 @@ fn each_limit_at_and_past_its_boundary() {
     );
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream
-}
-
-/// Reads until `received` holds a complete final or interim response; returns all bytes.
-fn read_response(stream: &mut TcpStream, received: &mut Vec<u8>) {
-    let mut chunk = [0u8; 4096];
-    while !received.windows(4).any(|w| w == b"\r\n\r\n") || parse_answers(received).is_err() {
-        let n = match stream.read(&mut chunk) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => other.expect("response before the timeout"),
-        };
-        assert!(
-            n > 0,
-            "closed early: {:?}",
-            String::from_utf8_lossy(received)
-        );
-        received.extend_from_slice(&chunk[..n]);
-    }
-}
-
 #[test]
 fn expect_100_continue_is_answered_before_the_body_is_sent() {
     let server = common::start_hello();
@@ -233,19 +205,17 @@ fn expect_100_continue_is_answered_before_the_body_is_sent() {
             &b"5\r\nhello\r\n0\r\n\r\n"[..],
         ),
     ] {
-        let mut stream = connect(server.addr());
+        let mut replies = Replies::new(connect(server.addr()));
         let head =
             format!("POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n{framing}\r\n\r\n");
-        stream.write_all(head.as_bytes()).expect("head");
-        let mut received = Vec::new();
-        read_response(&mut stream, &mut received);
+        replies.send(head.as_bytes());
+        let received = replies.next().expect("100 Continue").raw;
         assert_eq!(
             received, b"HTTP/1.1 100 Continue\r\n\r\n",
             "{framing}: 100 first"
         );
-        stream.write_all(body).expect("body");
-        received.clear();
-        read_response(&mut stream, &mut received);
+        replies.send(body);
+        let received = replies.next().expect("response").raw;
         let outcome = parse_answers(&received).expect("response");
         assert_eq!(outcome.statuses(), [200], "{framing}");
         assert_eq!(outcome.answers[0].body, b"hello");
@@ -257,23 +227,21 @@ fn expect_100_continue_is_answered_before_the_body_is_sent() {
 fn a_refused_body_is_refused_before_it_is_sent() {
     let server = common::start_hello();
     for expect in ["Expect: 100-continue\r\n", ""] {
-        let mut stream = connect(server.addr());
+        let mut replies = Replies::new(connect(server.addr()));
         let head =
             format!("POST /echo HTTP/1.1\r\nHost: a\r\n{expect}Content-Length: 2000000\r\n\r\n");
-        stream.write_all(head.as_bytes()).expect("head");
-        let mut received = Vec::new();
-        read_response(&mut stream, &mut received);
+        replies.send(head.as_bytes());
+        let received = replies.next().expect("response").raw;
         let outcome = parse_answers(&received).expect("response");
         assert_eq!(outcome.interim, 0, "no 100 for a body that will be refused");
         assert_eq!(outcome.statuses(), [413]);
         assert!(outcome.answers[0].close);
         // The server closes once the client stops sending: nothing else arrives.
-        stream
+        replies
+            .stream
             .shutdown(std::net::Shutdown::Write)
             .expect("half-close");
-        let mut rest = Vec::new();
-        let _ = stream.read_to_end(&mut rest);
-        assert!(rest.is_empty(), "nothing after the 413");
+        assert!(replies.closed(), "nothing after the 413");
     }
     assert_eq!(
         replay(

@@ -10,12 +10,11 @@
 //! does and why (docs/http-conformance.md has the same list).
 
 mod common;
-mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use wire::{escape, replay_both, Outcome};
+use common::replay::{self, escape, replay_both, Outcome};
 
 /// Statuses the hello handler answers with: anything else is the engine refusing.
 const HANDLER_STATUSES: [u16; 3] = [200, 404, 405];
@@ -435,10 +434,10 @@ fn run_file(file: &'static str) {
         }
     }
     // The engine still serves a new connection normally.
-    let after = wire::replay(
+    let after = replay::replay(
         addr,
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-        wire::Split::OneWrite,
+        replay::Split::OneWrite,
     );
     assert_eq!(after.statuses(), [200], "{file}: served after the corpus");
     let _ = std::io::Write::write_all(

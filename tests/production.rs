@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{connect, start, start_hello_with, test_config, Replies};
+use common::{connect, read_until_close, start, start_hello_with, test_config, Replies};
 use ringpin::{get, Config, Request, Response, Router, Shedding, Timeouts};
 
 /// These tests measure time and load: run them one at a time so one test's busy shard
@@ -29,24 +29,6 @@ fn short(timeouts: impl FnOnce(&mut Timeouts)) -> Config {
     let mut t = Timeouts::default();
     timeouts(&mut t);
     one_shard().with_timeouts(t)
-}
-
-/// Reads until the server closes; returns what arrived and how long the close took.
-fn read_until_close(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
-    let started = Instant::now();
-    let mut all = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return (all, started.elapsed()),
-            Ok(n) => all.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                return (all, started.elapsed())
-            }
-            Err(e) => panic!("server did not close: {e}"),
-        }
-    }
 }
 
 #[test]

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::hello_binary;
+
 /// Where Debian's package puts haproxy.
 const HAPROXY: &str = "/usr/sbin/haproxy";
 /// Where Debian's package puts nginx.
@@ -33,23 +35,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CLIENTS: usize = 4;
 /// Hard bound on the drain phase, whatever happens.
 const LOAD_LIMIT: Duration = Duration::from_secs(20);
-
-/// `target/<profile>/examples/hello`, which `cargo test` builds beside this test binary
-/// (`cargo test --test proxy` alone does not: build it first).
-fn hello_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let hello = profile_dir.join("examples").join("hello");
-    assert!(
-        hello.is_file(),
-        "{} is missing: run plain `cargo test`, or `cargo build --example hello` first",
-        hello.display()
-    );
-    hello
-}
 
 /// `name` from Debian's package at `debian_path`, or from `PATH`; a clear failure when it
 /// is not installed.

@@ -6,11 +6,13 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::read_until_close;
+use common::wire::connect_with_timeout;
 use ringpin::{Request, Response};
 
 /// The server's `Config::proxy_header_timeout` here.
@@ -81,11 +83,7 @@ fn echo(request: Request) -> std::future::Ready<Response> {
 /// Writes `writes` (pausing between them), then reads until the server closes; returns
 /// what arrived and when the close came, from the first write.
 fn exchange(addr: SocketAddr, writes: &[Vec<u8>]) -> (TcpStream, Vec<u8>, Duration) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    stream
-        .set_read_timeout(Some(HEADER_TIMEOUT + MARGIN + MARGIN))
-        .expect("timeout");
+    let mut stream = connect_with_timeout(addr, HEADER_TIMEOUT + MARGIN + MARGIN);
     let started = Instant::now();
     for (i, write) in writes.iter().enumerate() {
         if i > 0 {
@@ -96,16 +94,7 @@ fn exchange(addr: SocketAddr, writes: &[Vec<u8>]) -> (TcpStream, Vec<u8>, Durati
             break;
         }
     }
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("no close within {:?}: {e}", started.elapsed()),
-        }
-    }
+    let (received, _) = read_until_close(&mut stream);
     (stream, received, started.elapsed())
 }
 

@@ -5,12 +5,11 @@
 //! one write and again one byte per write, and must be answered the same both ways.
 
 mod common;
-mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use wire::{escape, replay, Outcome, Split};
+use common::replay::{escape, replay, Outcome, Split};
 
 /// Statuses the hello handler answers with: anything else is the engine refusing.
 const HANDLER_STATUSES: [u16; 3] = [200, 404, 405];

@@ -8,8 +8,9 @@
 //! the same status. `100 Continue` is the one legitimate difference (it is sent only when
 //! the body has not arrived with the head) and is left out of the comparison.
 
-mod wire;
+mod common;
 
+use common::replay;
 use futures_lite::future::block_on;
 use proptest::prelude::*;
 use ringpin::{Limits, Request, Response, Session, SessionState};
@@ -34,7 +35,7 @@ async fn reflect(request: Request) -> Response {
 }
 
 /// What a session produced for `input` cut at `splits`: the final responses and its state.
-fn run(input: &[u8], splits: &[usize], limits: &Limits) -> (wire::Outcome, SessionState) {
+fn run(input: &[u8], splits: &[usize], limits: &Limits) -> (replay::Outcome, SessionState) {
     let mut session = Session::new(limits);
     let mut output = Vec::new();
     let mut fed = 0;
@@ -61,7 +62,7 @@ fn run(input: &[u8], splits: &[usize], limits: &Limits) -> (wire::Outcome, Sessi
             break;
         }
     }
-    let outcome = wire::parse_answers(&output).expect("well-formed responses");
+    let outcome = replay::parse_answers(&output).expect("well-formed responses");
     (outcome, session.state())
 }
 
@@ -269,7 +270,7 @@ fn every_seed_is_split_invariant_in_a_session() {
                 (&bytewise.0.answers, bytewise.1),
                 (&whole.0.answers, whole.1),
                 "{}",
-                wire::escape(&data)
+                replay::escape(&data)
             );
         }
         count += 1;

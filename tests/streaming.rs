@@ -87,19 +87,23 @@ fn streamed_download_larger_than_any_buffer() {
 #[test]
 fn streamed_response_keeps_the_connection_usable() {
     let server = start(test_config(), |_| streaming_router());
-    let mut stream = connect(server.addr());
-    std::io::Write::write_all(
-        &mut stream,
-        b"GET /events HTTP/1.1\r\nHost: x\r\n\r\nGET /events HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .expect("write");
-    // Two pipelined streamed responses arrive whole and in order on one connection.
+    let mut replies = Replies::new(connect(server.addr()));
+    replies.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\nGET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    // Two pipelined streamed responses arrive whole (chunked, to the last chunk) and in
+    // order on one connection.
     let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    while raw.windows(5).filter(|w| w == b"0\r\n\r\n").count() < 2 {
-        let n = read_retrying(&mut stream, &mut buf);
-        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&raw));
-        raw.extend_from_slice(&buf[..n]);
+    for which in ["first", "second"] {
+        let reply = replies.next().expect(which);
+        assert_eq!(
+            reply.header("transfer-encoding"),
+            Some("chunked"),
+            "{which}"
+        );
+        assert!(
+            reply.raw.ends_with(b"0\r\n\r\n"),
+            "{which}: ends with the last chunk"
+        );
+        raw.extend_from_slice(&reply.raw);
     }
     let text = String::from_utf8_lossy(&raw);
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2);

@@ -2,9 +2,11 @@
 # Side by side: ringpin's `hello` and its peer servers, each alone on CPU 1 with the load
 # generator on CPU 0, plaintext (/) and JSON (/json). See docs/benchmarks.md.
 #
-#   benches/harness/run.sh --quick            # ~2 minutes after builds: ringpin, glommio-bare, nginx
-#   benches/harness/run.sh                    # full: every server, 3 repetitions of 10 s runs
-#   benches/harness/run.sh --out /tmp/bench --servers ringpin,hyper,go
+#   benches/run.sh compare --quick            # ~2 minutes after builds: ringpin, glommio-bare, nginx
+#   benches/run.sh compare                    # full: every server, 3 repetitions of 10 s runs
+#   benches/run.sh compare --out /tmp/bench --servers ringpin,hyper,go
+#
+# (benches/run.sh compare runs this file, benches/harness/run.sh, with the same arguments.)
 #
 # Phase 1, for each repetition, route and server (the server order rotates every
 # repetition): start the server fresh under `taskset -c 1` on a free port (below), wait for
@@ -31,7 +33,7 @@
 # to the start of the kernel's ephemeral range, so never a port that bind(:0) or an outgoing
 # connection could be holding), skips it if any socket uses it, and reserves it with a
 # flock(1) on /tmp/ringpin-harness-ports/PORT.lock for as long as the server lives, so two
-# harness runs on one machine never share a port. The server must then be the only process
+# harness runs on one machine never share a port (benches/lib.sh). The server must then be the only process
 # listening there (ringpin and glommio set SO_REUSEPORT, so a second listener would not
 # fail, it would split the load); if another process holds the port, the harness retries on
 # a new one; after every measurement it checks again.
@@ -59,25 +61,18 @@
 # RINGPIN_HELLO=/path/to/hello the ringpin server (default: this tree's, built here). Both are
 # copied into OUT/bin before the first run, so a rebuild during the run changes nothing.
 set -euo pipefail
+BENCH_NAME=bench
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-HARNESS="$ROOT/benches/harness"
-PEERS="$ROOT/benches/peers"
-PEERS_TARGET="$PEERS/target"
-MAIN_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 ALL_SERVERS="ringpin,glommio-bare,monoio-bare,actix,hyper,axum,may-minihttp,go,nginx,uring-bare"
-SERVER_CPU=1
-CLIENT_CPU=0
-CONNECTIONS=64
-PIPELINE_DEPTH=16
+CONNECTIONS="$WRK_CONNECTIONS"
 # The sequential phase: round trips recorded, the pause before each request (long enough
 # for the server to go back to waiting), and the bound on the whole run.
 SEQUENTIAL_REQUESTS=2000
 SEQUENTIAL_PAUSE_US=1000
 SEQUENTIAL_DEADLINE_S=5
 ROUTES=(/ /json)
-PORT_RANGE="${PORT_RANGE:-}"
-PORT_LOCK_DIR=/tmp/ringpin-harness-ports
 # Server starts that may lose their port to another process before the harness gives up.
 PORT_ATTEMPTS=5
 MODE=full
@@ -103,8 +98,8 @@ while (($#)); do
         --idle) IDLE_CONNECTIONS="$2"; shift 2 ;;
         --skip-build) SKIP_BUILD=1; shift ;;
         --report-only) REPORT_ONLY=1; shift ;;
-        -h | --help) sed -n '2,/^[^#]/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+        -h | --help) show_help "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) usage_error "unknown argument $1" ;;
     esac
 done
 if [[ "$MODE" == quick ]]; then
@@ -117,34 +112,23 @@ fi
 OUT="${OUT:-$ROOT/target/bench/$MODE}"
 IFS=, read -r -a SERVER_LIST <<<"$SERVERS"
 IFS=, read -r -a FRACTION_LIST <<<"$FRACTIONS"
-[[ "$REPS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --reps must be a positive integer" >&2; exit 2; }
-[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --duration must be whole seconds" >&2; exit 2; }
+positive_int --reps "$REPS"
+positive_int --duration "$DURATION"
 for server in "${SERVER_LIST[@]}"; do
-    [[ ",$ALL_SERVERS," == *",$server,"* ]] || { echo "run.sh: unknown server $server" >&2; exit 2; }
+    [[ ",$ALL_SERVERS," == *",$server,"* ]] || usage_error "unknown server $server"
 done
 
 RAW="$OUT/raw"
 RUNS="$OUT/runs.jsonl"
 BENCH="$PEERS_TARGET/release/ringpin-bench"
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
 wants() { [[ ",$SERVERS," == *",$1,"* ]]; }
 
-apt_install() {
-    ((EUID == 0)) || die "missing $*; install it (apt-get install $*) or run as root"
-    log "installing $* from Debian"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-
 ensure_tools() {
-    local cpus
-    cpus="$(nproc --all)"
-    ((cpus > SERVER_CPU)) || die "needs CPUs $CLIENT_CPU and $SERVER_CPU"
-    command -v wrk >/dev/null || apt_install wrk
-    command -v curl >/dev/null || apt_install curl
-    command -v pgrep >/dev/null || apt_install procps
+    need_cpus
+    need wrk
+    need curl
+    need pgrep procps
     if wants nginx; then
         NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
         [[ -x "$NGINX" ]] || { apt_install nginx; NGINX=/usr/sbin/nginx; }
@@ -171,17 +155,14 @@ rust_peer() {
 
 build() {
     if wants ringpin && [[ -z "${RINGPIN_HELLO:-}" ]]; then
-        log "building ringpin's hello example"
-        (cd "$ROOT" && cargo build --release --example hello)
+        build_examples hello
     fi
-    local packages=(-p ringpin-bench) server peer
+    local packages=(ringpin-bench) server peer
     for server in "${SERVER_LIST[@]}"; do
         peer="$(rust_peer "$server")"
-        [[ -z "$peer" ]] || packages+=(-p "$peer")
+        [[ -z "$peer" ]] || packages+=("$peer")
     done
-    log "building ${packages[*]} (benches/peers workspace)"
-    CARGO_TARGET_DIR="$PEERS_TARGET" cargo build --release \
-        --manifest-path "$PEERS/Cargo.toml" "${packages[@]}"
+    build_peers "${packages[@]}"
     if wants go; then
         log "building the Go peer with $(go version)"
         (cd "$PEERS/go" && GOFLAGS='' GOPROXY=off go build -o "$PEERS_TARGET/release/go-nethttp" .)
@@ -194,12 +175,11 @@ find_load() {
     if [[ -n "${RINGPIN_LOAD:-}" ]]; then
         LOAD_BIN="$RINGPIN_LOAD"
     else
-        LOAD_BIN="$MAIN_TARGET/release/ringpin-load"
+        LOAD_BIN="$LOAD_BIN_BUILT"
         if ((SKIP_BUILD == 0)) &&
             cargo metadata --no-deps --format-version 1 --manifest-path "$ROOT/Cargo.toml" 2>/dev/null |
             grep -q '"kind":\["bin"\][^}]*"name":"ringpin-load"\|"name":"ringpin-load"[^}]*"kind":\["bin"\]'; then
-            log "building ringpin-load"
-            (cd "$ROOT" && cargo build --release --bin ringpin-load)
+            build_load
         fi
         if [[ ! -x "$LOAD_BIN" && -x /work/ringpin-load/target/release/ringpin-load ]]; then
             LOAD_BIN=/work/ringpin-load/target/release/ringpin-load
@@ -224,129 +204,7 @@ snapshot_binaries() {
     fi
 }
 
-# PORT_LOW and PORT_HIGH from PORT_RANGE, or below the kernel's ephemeral range: the kernel
-# hands ports from that range to bind(:0) and to every outgoing connection (10,000 of them in
-# the idle test alone), so a port picked there could be taken before the server binds it.
-port_range() {
-    local ephemeral_low ephemeral_high
-    read -r ephemeral_low ephemeral_high </proc/sys/net/ipv4/ip_local_port_range
-    if [[ -z "$PORT_RANGE" ]]; then
-        if ((ephemeral_low > 21024)); then
-            PORT_RANGE="20000-$((ephemeral_low - 1))"
-        elif ((ephemeral_high < 64511)); then
-            PORT_RANGE="$((ephemeral_high + 1))-65535"
-        else
-            die "the ephemeral range $ephemeral_low-$ephemeral_high leaves no room; set PORT_RANGE=LOW-HIGH"
-        fi
-    fi
-    [[ "$PORT_RANGE" =~ ^([0-9]+)-([0-9]+)$ ]] || die "PORT_RANGE must be LOW-HIGH, not $PORT_RANGE"
-    PORT_LOW="${BASH_REMATCH[1]}" PORT_HIGH="${BASH_REMATCH[2]}"
-    ((1024 <= PORT_LOW && PORT_LOW < PORT_HIGH && PORT_HIGH <= 65535)) || die "PORT_RANGE $PORT_RANGE is not within 1024-65535"
-}
-
-# The kernel's socket tables, as lines of "local-address:PORT state inode" (hex, as /proc has them).
-socket_table() {
-    local table
-    for table in /proc/net/tcp /proc/net/tcp6; do
-        [[ -r "$table" ]] && awk 'FNR > 1 { print $2, $4, $10 }' "$table"
-    done
-    return 0
-}
-
-# port_in_use PORT: any TCP socket, in any state (TIME_WAIT too), has PORT as its local port.
-port_in_use() {
-    local hex
-    hex="$(printf '%04X' "$1")"
-    socket_table | awk -v port=":$hex" 'substr($1, length($1) - 4) == port { found = 1 } END { exit !found }'
-}
-
-# port_held_by PID PORT: 0 if PID is the only process listening on PORT, 1 if nothing listens
-# there yet, 2 if some other process listens there too (or instead).
-port_held_by() {
-    local pid="$1" hex inodes inode mine
-    hex="$(printf '%04X' "$2")"
-    inodes="$(socket_table | awk -v port=":$hex" '$2 == "0A" && substr($1, length($1) - 4) == port { print $3 }')"
-    [[ -n "$inodes" ]] || return 1
-    mine="$(find /proc/"$pid"/fd -maxdepth 1 -lname 'socket:*' -printf '%l\n' 2>/dev/null || true)"
-    for inode in $inodes; do
-        grep -qxF "socket:[$inode]" <<<"$mine" || return 2
-    done
-    return 0
-}
-
-PORT=""          # the port the current server was started on
-PORT_LOCK_FD=""  # the descriptor holding PORT_LOCK_DIR/PORT.lock; servers inherit it
-# Draws a free port and reserves it: sets PORT and PORT_LOCK_FD. The lock files stay (removing
-# one while another run waits on it would break the lock); they are empty, one per port used.
-reserve_port() {
-    local draw port lock
-    for ((draw = 0; draw < 200; draw++)); do
-        port=$((PORT_LOW + (RANDOM * 32768 + RANDOM) % (PORT_HIGH - PORT_LOW + 1)))
-        port_in_use "$port" && continue
-        lock="$PORT_LOCK_DIR/$port.lock"
-        # World-writable, and opened read-only (flock needs no more), so that runs by other
-        # users share the reservations.
-        (umask 0 && mkdir -p "$PORT_LOCK_DIR" && { [[ -e "$lock" ]] || : >>"$lock"; }) 2>/dev/null || true
-        exec {PORT_LOCK_FD}<"$lock" || die "cannot open $lock"
-        # Checked again under the lock: another run may have just stopped a server there.
-        if flock -n "$PORT_LOCK_FD" && ! port_in_use "$port"; then
-            PORT="$port"
-            return 0
-        fi
-        exec {PORT_LOCK_FD}<&-
-    done
-    PORT_LOCK_FD=""
-    die "no free port in $PORT_RANGE after 200 draws"
-}
-release_port() {
-    [[ -z "$PORT_LOCK_FD" ]] || exec {PORT_LOCK_FD}<&-
-    PORT_LOCK_FD="" PORT=""
-}
-
-# ns on CPU, summed over the process's threads now.
-cpu_ns() { awk '{ ns += $1 } END { printf "%.0f\n", ns }' /proc/"$1"/task/*/schedstat 2>/dev/null || echo 0; }
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
-# "busy total" jiffies of CPU N since boot, from /proc/stat (steal counts as busy: the
-# hypervisor gave the time to someone else).
-cpu_jiffies() {
-    awk -v cpu="cpu$1" '$1 == cpu { for (i = 2; i <= 9; i++) total += $i; print total - $5 - $6, total }' /proc/stat
-}
-# others_pct BUSY0 TOTAL0 BUSY1 TOTAL1 SERVER_NS WALL_NS: how much of the server's core
-# something other than the server used over the run, in percent. It includes the part of
-# the kernel's loopback work that is not charged to the server's threads.
-others_pct() {
-    awk -v b="$(($3 - $1))" -v t="$(($4 - $2))" -v s="$5" -v w="$6" 'BEGIN {
-        busy = t > 0 ? b / t : 0; own = w > 0 ? s / w : 0; o = 100 * (busy - own)
-        printf "%.1f\n", (o > 0 ? o : 0) }'
-}
-
-SERVER_PID=""   # what we started and stop
-SERVER_LOG=""   # its stderr
-MEASURE_PID=""  # whose CPU and memory we read: the server, or nginx's worker
-stop_server() {
-    [[ -n "$SERVER_PID" ]] || return 0
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    local waited=0
-    while kill -0 "$SERVER_PID" 2>/dev/null && ((waited < 50)); do
-        sleep 0.1
-        waited=$((waited + 1))
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID="" MEASURE_PID=""
-    release_port
-}
-trap stop_server EXIT
-
-# show_tail FILE WHAT: the last 40 lines of FILE, indented, to stderr.
-show_tail() {
-    if [[ -s "$1" ]]; then
-        log "$2, $1 (last 40 lines):"
-        tail -n 40 "$1" | sed 's/^/    /' >&2
-    else
-        log "$2: nothing ($1 is empty)"
-    fi
-}
+SERVER_LOG=""   # the current server's output
 
 # die_server MESSAGE: fail, showing the current server's stderr.
 die_server() {
@@ -379,30 +237,25 @@ check_server() {
 
 # launch_server NAME: starts NAME on 127.0.0.1:PORT, pinned to SERVER_CPU, stderr to SERVER_LOG.
 launch_server() {
-    local name="$1" addr="127.0.0.1:$PORT" bin
+    local name="$1" addr="127.0.0.1:$PORT"
     case "$name" in
         ringpin)
-            RUST_LOG=warn taskset -c "$SERVER_CPU" "$HELLO_BIN" \
-                --addr "$addr" --cores "$SERVER_CPU" 2>"$SERVER_LOG" &
+            start_pinned "$SERVER_LOG" env RUST_LOG=warn "$HELLO_BIN" --addr "$addr" --cores "$SERVER_CPU"
             ;;
         go)
-            GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$PEERS_TARGET/release/go-nethttp" \
-                --addr "$addr" 2>"$SERVER_LOG" &
+            start_pinned "$SERVER_LOG" env GOMAXPROCS=1 "$PEERS_TARGET/release/go-nethttp" --addr "$addr"
             ;;
         nginx)
             local prefix="$RAW/nginx-prefix"
             mkdir -p "$prefix"
             sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN@|$addr|g" \
                 "$PEERS/nginx/nginx.conf.template" >"$prefix/nginx.conf"
-            taskset -c "$SERVER_CPU" "$NGINX" -p "$prefix" -e stderr -c "$prefix/nginx.conf" 2>"$SERVER_LOG" &
+            start_pinned "$SERVER_LOG" "$NGINX" -p "$prefix" -e stderr -c "$prefix/nginx.conf"
             ;;
         *)
-            bin="$PEERS_TARGET/release/$(rust_peer "$name")"
-            taskset -c "$SERVER_CPU" "$bin" --addr "$addr" 2>"$SERVER_LOG" &
+            start_pinned "$SERVER_LOG" "$PEERS_TARGET/release/$(rust_peer "$name")" --addr "$addr"
             ;;
     esac
-    SERVER_PID=$!
-    MEASURE_PID=$SERVER_PID
 }
 
 # await_server NAME ROUTE: 0 once the server alone listens on PORT and answers ROUTE with a
@@ -424,7 +277,7 @@ await_server() {
         port_held_by "$SERVER_PID" "$PORT" || held=$?
         ((held != 2)) || return 1
         if ((held == 0)); then
-            code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$PORT$route" || true)"
+            code="$(http_code "http://127.0.0.1:$PORT$route")"
             [[ "$code" == 200 ]] && return 0
         fi
         sleep 0.1
@@ -456,36 +309,24 @@ start_server() {
     die_server "$name: lost its port to another process $PORT_ATTEMPTS times in a row (earlier stderr in $SERVER_LOG.port-*)"
 }
 
-# "requests req_per_s non_2xx socket_errors" from wrk's output.
-parse_wrk() {
-    awk '
-        /requests in/ { requests = $1 }
-        /^Requests\/sec:/ { rps = $2 }
-        /Non-2xx or 3xx responses:/ { non2xx = $NF }
-        /Socket errors:/ { gsub(/,/, ""); errors = $4 + $6 + $8 + $10 }
-        END { printf "%d %.2f %d %d\n", requests, rps, non2xx, errors }
-    ' "$1"
-}
-
 # wrk_run KIND REP NAME ROUTE TAG: one wrk run (KIND closed or pipelined), one line in runs.jsonl.
 wrk_run() {
     local kind="$1" rep="$2" name="$3" route="$4" tag="$5"
-    local load cpu_before cpu_after requests rps non2xx errors script=() jiffies_before jiffies_after
+    local load cpu_before cpu_after requests rps p50 p99 non2xx errors jiffies_before jiffies_after
     local wall_before wall_after others
-    [[ "$kind" == pipelined ]] && script=(-s "$HARNESS/pipeline.lua" "$URL" -- "$PIPELINE_DEPTH")
     load="$(loadavg)"
     jiffies_before="$(cpu_jiffies "$SERVER_CPU")"
     wall_before="$(date +%s%N)"
     cpu_before="$(cpu_ns "$MEASURE_PID")"
-    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "${script[@]:-$URL}" \
-        >"$RAW/$tag.$kind.txt" 2>&1 || die_generator "$RAW/$tag.$kind.txt" "wrk failed on $name"
+    run_wrk "$kind" "$URL" "${DURATION}s" "$RAW/$tag.$kind.txt" || die_generator "$RAW/$tag.$kind.txt" "wrk failed on $name"
     cpu_after="$(cpu_ns "$MEASURE_PID")"
     wall_after="$(date +%s%N)"
     jiffies_after="$(cpu_jiffies "$SERVER_CPU")"
     # shellcheck disable=SC2086 # two numbers each
     others="$(others_pct $jiffies_before $jiffies_after $((cpu_after - cpu_before)) $((wall_after - wall_before)))"
     check_server "$name" "$kind run"
-    read -r requests rps non2xx errors < <(parse_wrk "$RAW/$tag.$kind.txt")
+    # shellcheck disable=SC2034 # p50 and p99 are wrk's, not recorded here
+    read -r requests rps p50 p99 non2xx errors < <(parse_wrk "$RAW/$tag.$kind.txt")
     printf '{"kind":"%s","rep":%d,"server":"%s","route":"%s","responses":%d,"rps":%s,"cpu_ns":%d,"non_2xx":%d,"errors":%d,"load":%s,"others_pct":%s}\n' \
         "$kind" "$rep" "$name" "$route" "$requests" "$rps" $((cpu_after - cpu_before)) \
         "$non2xx" "$errors" "$load" "$others" >>"$RUNS"
@@ -545,19 +386,16 @@ rotated() {
     for ((i = 0; i < n; i++)); do echo "${SERVER_LIST[$(((i + rep - 1) % n))]}"; done
 }
 
-tag_of() {
-    local t
-    t="$2-$(tr -c 'a-z0-9\n' _ <<<"${3#/}")-r$1"
-    echo "${t/--/-root-}"
-}
-
 # The report's opening lines: when, where, what ran, how loaded the machine was.
 write_header() {
     local cpu_model kernel commit dirty
     cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     kernel="$(uname -r)"
     commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    dirty="$(git --no-optional-locks -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo ", with uncommitted edits" || true)"
+    dirty=""
+    if git --no-optional-locks -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??'; then
+        dirty=", with uncommitted edits"
+    fi
     {
         echo "## ringpin beside its peers ($MODE mode)"
         echo
@@ -566,7 +404,7 @@ write_header() {
         echo "Each server alone on CPU $SERVER_CPU (\`taskset -c $SERVER_CPU\`, one worker thread), the generator on CPU $CLIENT_CPU;" \
             "$REPS repetition(s), ${DURATION} s per run (open loop: after ${WARMUP} s of warmup). ringpin runs as users get it:" \
             "\`examples/hello --cores $SERVER_CPU\` (load shedding off, the example's default)${HELLO_SOURCE:+, built at $HELLO_SOURCE}. Generators: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), ringpin-load from $LOAD_SOURCE."
-        echo "Command: \`benches/harness/run.sh$([[ $MODE == quick ]] && echo ' --quick') --servers $SERVERS --reps $REPS --duration $DURATION\`."
+        echo "Command: \`benches/run.sh compare$([[ $MODE == quick ]] && echo ' --quick') --servers $SERVERS --reps $REPS --duration $DURATION\`."
         echo
     } >"$OUT/header.md"
 }
@@ -615,7 +453,7 @@ main() {
     for ((rep = 1; rep <= REPS; rep++)); do
         for route in "${ROUTES[@]}"; do
             while read -r name; do
-                tag="$(tag_of "$rep" "$name" "$route")"
+                tag="$(run_tag "$rep" "$name" "$route")"
                 start_server "$name" "$route" "$RAW/$tag.server.log"
                 wrk_run closed "$rep" "$name" "$route" "$tag"
                 sleep 0.5
@@ -638,7 +476,7 @@ main() {
     for ((rep = 1; rep <= REPS; rep++)); do
         for route in "${ROUTES[@]}"; do
             while read -r name; do
-                tag="$(tag_of "$rep" "$name" "$route")"
+                tag="$(run_tag "$rep" "$name" "$route")"
                 start_server "$name" "$route" "$RAW/$tag.open.server.log"
                 for fraction in "${FRACTION_LIST[@]}"; do
                     rate="$(awk -v p="${PEAK[$route]}" -v f="$fraction" 'BEGIN { printf "%.0f", p * f }')"

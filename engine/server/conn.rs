@@ -544,7 +544,7 @@ mod tests {
     /// An idle connection's memory is mostly its task, whose size is the connection
     /// future's (1,032 bytes with this handler when written; 10,648 before the header
     /// index left the request): this keeps it small enough for issue #8's 2 KiB per idle
-    /// connection, which `benches/idle_memory.sh` measures.
+    /// connection, which `benches/run.sh idle` measures.
     #[test]
     fn connection_future_stays_small() {
         let size = glommio::LocalExecutorBuilder::default()

@@ -4,7 +4,7 @@
 //! A connection takes its read and write buffers when a request starts and gives them back
 //! when it goes idle or closes. Without the list, thousands of connections each freeing
 //! 4-8 KiB buffers at different times fragment the heap and the freed memory never leaves
-//! the process (`benches/idle_memory.sh`: 3,601 bytes per idle connection after one request
+//! the process (`benches/run.sh idle`: 3,601 bytes per idle connection after one request
 //! each, against 1,752 for connections that never sent one). The list is thread-local,
 //! which is per shard: a shard is one thread.
 

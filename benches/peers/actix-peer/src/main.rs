@@ -9,7 +9,9 @@
 //! thread and an accept thread, which `taskset -c 1` pins to the same core. Keep-alive,
 //! limits and timeouts are actix's defaults.
 
-use std::net::SocketAddr;
+#[path = "../../common/addr.rs"]
+mod addr;
+use addr::parse_addr;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Serialize;
@@ -49,18 +51,4 @@ async fn main() -> std::io::Result<()> {
     .bind(addr)?
     .run()
     .await
-}
-
-/// `--addr IP:PORT`, the one flag every peer takes; default 127.0.0.1:8080.
-fn parse_addr() -> Result<SocketAddr, String> {
-    let mut args = std::env::args().skip(1);
-    let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(addr)
 }

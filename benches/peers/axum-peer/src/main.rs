@@ -9,7 +9,9 @@
 //! and `Json` (application/json, serde_json per request). Sockets get TCP_NODELAY, as every
 //! other peer's do.
 
-use std::net::SocketAddr;
+#[path = "../../common/addr.rs"]
+mod addr;
+use addr::parse_addr;
 
 use axum::serve::ListenerExt;
 use axum::{routing::get, Json, Router};
@@ -46,18 +48,4 @@ async fn main() -> std::io::Result<()> {
     });
     eprintln!("axum-peer: {addr}");
     axum::serve(listener, app).await
-}
-
-/// `--addr IP:PORT`, the one flag every peer takes; default 127.0.0.1:8080.
-fn parse_addr() -> Result<SocketAddr, String> {
-    let mut args = std::env::args().skip(1);
-    let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(addr)
 }

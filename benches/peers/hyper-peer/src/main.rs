@@ -8,6 +8,10 @@
 //! The accept loop of hyper's own server guide: one task per connection, each served by
 //! `http1::Builder` with its defaults (hyper adds the Date header).
 
+#[path = "../../common/addr.rs"]
+mod addr;
+use addr::parse_addr;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
@@ -86,18 +90,4 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = code;
     response
-}
-
-/// `--addr IP:PORT`, the one flag every peer takes; default 127.0.0.1:8080.
-fn parse_addr() -> Result<SocketAddr, String> {
-    let mut args = std::env::args().skip(1);
-    let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(addr)
 }

@@ -9,8 +9,11 @@
 //! yarte; `may::config().set_workers(1)` keeps the scheduler to one thread. may_minihttp
 //! writes the Date header.
 
+#[path = "../../common/addr.rs"]
+mod addr;
+use addr::parse_addr;
+
 use std::io;
-use std::net::SocketAddr;
 
 use bytes::BufMut;
 use may_minihttp::{HttpServer, HttpService, Request, Response};
@@ -60,18 +63,4 @@ fn main() -> io::Result<()> {
     server
         .join()
         .map_err(|_| io::Error::other("the server coroutine panicked"))
-}
-
-/// `--addr IP:PORT`, the one flag every peer takes; default 127.0.0.1:8080.
-fn parse_addr() -> Result<SocketAddr, String> {
-    let mut args = std::env::args().skip(1);
-    let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(addr)
 }

@@ -11,6 +11,10 @@
 //! glommio-bare's, line for line, so that the two differ only in the runtime; what is absent
 //! (bodies, timeouts, limits, graceful shutdown) is absent from both.
 
+#[path = "../../common/addr.rs"]
+mod addr;
+use addr::parse_addr;
+
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
@@ -79,20 +83,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `--addr IP:PORT`, the one flag every peer takes; default 127.0.0.1:8080.
-fn parse_addr() -> Result<SocketAddr, String> {
-    let mut args = std::env::args().skip(1);
-    let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(addr)
 }
 
 async fn serve(addr: SocketAddr) -> io::Result<()> {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memory per idle keep-alive connection (issue #8's target: at most 2 KiB).
 #
-#   benches/idle_memory.sh [CONNECTIONS]        # default 8000
+#   benches/run.sh idle [CONNECTIONS] [--skip-build]      # default 8000 connections
 #
 # Starts the release `hello` example on one shard (CPU 1), opens CONNECTIONS connections
 # from Python, and reads the server's VmRSS from /proc:
@@ -12,20 +12,33 @@
 # Prints bytes per connection for 2 and 3 against 1. Needs python3; wrap it in
 # `flock /tmp/ringpin-bench.lock` beside other benchmarks.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+BENCH_NAME=idle
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-conns=${1:-8000}
+conns=8000
+skip_build=0
+while (($#)); do
+    case "$1" in
+        --skip-build) skip_build=1; shift ;;
+        -h | --help) show_help "${BASH_SOURCE[0]}"; exit 0 ;;
+        [0-9]*) conns="$1"; shift ;;
+        *) usage_error "unknown argument $1" ;;
+    esac
+done
+positive_int CONNECTIONS "$conns"
+need_cpus
+need python3
 ulimit -n $((conns + 1024))
-cargo build --release --example hello >/dev/null 2>&1 || cargo build --release --example hello
+((skip_build)) || build_examples hello
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-log=$(mktemp)
-RUST_LOG=warn RINGPIN_MAX_CONNECTIONS=$((conns + 100)) \
-    taskset -c 1 target/release/examples/hello --addr "127.0.0.1:$port" --cores 1 >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$log"' EXIT
+reserve_port
+log_file="$(mktemp)"
+at_exit "rm -f $(printf %q "$log_file")"
+start_pinned "$log_file" env RUST_LOG=warn RINGPIN_MAX_CONNECTIONS=$((conns + 100)) \
+    "$(example_bin hello)" --addr "127.0.0.1:$PORT" --cores "$SERVER_CPU"
 
-python3 - "$port" "$conns" "$server" <<'EOF'
+python3 - "$PORT" "$conns" "$SERVER_PID" <<'PY'
 import socket, sys, time
 
 port, conns, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -74,4 +87,5 @@ print(f"never sent a request: {(opened - base) / conns:.0f} bytes per connection
 print(f"idle after one request: {(used - base) / conns:.0f} bytes per connection")
 for s in socks:
     s.close()
-EOF
+PY
+echo "host: $(host_line)"

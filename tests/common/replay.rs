@@ -2,11 +2,12 @@
 //! conformance, corpus and seed suites. A case is written in one of two ways (all at once, or
 //! one byte per write), then the client half-closes, so the server answers every complete
 //! request, sees the end of input and closes: the replay ends at EOF, not at a timeout.
-#![allow(dead_code)]
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
+
+use super::wire::{connect_with_timeout, parse_response, read_until_close, Asked};
 
 /// How the bytes of a case are handed to the socket.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -51,11 +52,7 @@ const REPLAY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Writes `bytes` to a new connection as `split` says, half-closes, and reads every answer
 /// until the server closes. Panics on a read timeout (a hung server) or a malformed answer.
 pub fn replay(addr: SocketAddr, bytes: &[u8], split: Split) -> Outcome {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    stream
-        .set_read_timeout(Some(REPLAY_TIMEOUT))
-        .expect("read timeout");
+    let mut stream = connect_with_timeout(addr, REPLAY_TIMEOUT);
     stream
         .set_write_timeout(Some(REPLAY_TIMEOUT))
         .expect("write timeout");
@@ -68,75 +65,29 @@ pub fn replay(addr: SocketAddr, bytes: &[u8], split: Split) -> Outcome {
             .try_for_each(|b| stream.write_all(std::slice::from_ref(b))),
     };
     let _ = stream.shutdown(Shutdown::Write);
-    let received = read_to_close(&mut stream);
+    let (received, _) = read_until_close(&mut stream);
     parse_answers(&received)
         .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&received)))
 }
 
-/// Reads until EOF (or a reset, which ends a connection just as well).
-fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => return received,
-            Ok(n) => received.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return received,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => panic!(
-                "read failed after {} bytes (server hung?): {e}",
-                received.len()
-            ),
-        }
-    }
-}
-
-/// Splits a byte stream of responses. Every ringpin response has a Content-Length; a
-/// response to HEAD has none of its body, which shows as the next status line (or the end)
-/// where the body would start.
+/// Splits a whole byte stream of responses (the connection has ended) by the one rule of
+/// `wire`, not knowing which requests were `HEAD` ([`Asked::Unknown`]).
 pub fn parse_answers(mut rest: &[u8]) -> Result<Outcome, String> {
     let mut outcome = Outcome {
         answers: Vec::new(),
         interim: 0,
     };
-    while !rest.is_empty() {
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut response = httparse::Response::new(&mut headers);
-        let head_len = match response.parse(rest) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => return Err("closed inside a response head".into()),
-            Err(e) => return Err(format!("invalid response head ({e})")),
-        };
-        let status = response.code.ok_or("no status")?;
-        let field = |name: &str| {
-            response
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| String::from_utf8_lossy(h.value).into_owned())
-        };
-        let close = field("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let length: usize = match field("content-length") {
-            Some(v) => v.parse().map_err(|_| format!("Content-Length {v:?}"))?,
-            None => 0,
-        };
-        let after = rest.get(head_len..).unwrap_or_default();
-        if status < 200 {
+    while let Some((reply, len)) = parse_response(rest, Asked::Unknown, true)? {
+        rest = rest.get(len..).unwrap_or_default();
+        if reply.status < 200 {
             outcome.interim += 1;
-            rest = after;
             continue;
         }
-        let body_len = if after.len() < length || after.starts_with(b"HTTP/1.1 ") {
-            0 // a HEAD response
-        } else {
-            length
-        };
         outcome.answers.push(Answer {
-            status,
-            close,
-            body: after.get(..body_len).unwrap_or_default().to_vec(),
+            status: reply.status,
+            close: reply.closes(),
+            body: reply.body,
         });
-        rest = after.get(body_len..).unwrap_or_default();
     }
     Ok(outcome)
 }
