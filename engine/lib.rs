@@ -14,9 +14,12 @@
 //!   shard (`listener`), picks the CPUs (`cpus`), starts the shards and returns a
 //!   [`ServerHandle`]; `shard` is the pinned executor that accepts and drains; `conn` is one
 //!   connection's loop: wait for bytes → (the PROXY header when asked) → head → body →
-//!   handle → write → keep alive, linger or close. `timeouts` names each phase's limit,
-//!   `pool` is the shard's free list of buffers, `unwind` keeps a handler's panic inside its
-//!   request.
+//!   handle → write → keep alive, linger or close (or hand over to a WebSocket), through
+//!   a `transport` (the shard's ring or glommio's socket behind one type). `context` is
+//!   what a shard's connections share (limits, metrics, ring, the `drain` signal), `info`
+//!   says which shard code runs on ([`current_shard`]), `timeouts` names each phase's
+//!   limit, `pool` is the shard's free list of buffers, `unwind` keeps a handler's panic
+//!   inside its request.
 //! - `http/`: the protocol as pure code over bytes, no sockets, no executor. `session`
 //!   decodes every complete pipelined request, calls the [`Handler`] and encodes all
 //!   responses into one buffer; `decode` (resumable at any byte) uses `head` (request line
@@ -24,13 +27,14 @@
 //!   handler sees and returns, `encode` writes them, `date` is the cached `Date`; `error`
 //!   maps each refusal to one status; `proxy_protocol` parses the PROXY header and `origin`
 //!   says where a request comes from ([`Request::client_addr`]).
-//! - `io/`: the system calls, and all of the crate's `unsafe` code: `sys` (sockets and
-//!   listeners), `uring` (the shard's own io_uring: multishot receives, batched sends, the
-//!   startup wake probe) and `diag` (sock_diag). Connections use `uring` or glommio's
-//!   sockets ([`IoBackend`]).
+//! - `io/`: sockets and system calls, and all of the crate's `unsafe` code: `sys` (sockets,
+//!   listeners, non-blocking peeks), `uring` (the shard's own io_uring: multishot
+//!   receives, batched sends, the startup wake probe), `socket` (a connection on glommio's
+//!   socket, the fallback, with the ring's shape) and `diag` (sock_diag). Which one a
+//!   connection uses is [`IoBackend`]'s choice.
 //! - `app/`: what handlers are written with: `handler` ([`Handler`]), `router`
 //!   ([`Router`]), `json` ([`Json`], [`Request::json`]), [`middleware`], `sse`
-//!   (Server-Sent Events), `mesh` (calls to the shard that owns a key).
+//!   (Server-Sent Events), `mesh` (calls to the shard that owns a key), [`ws`] (WebSocket).
 //! - `ops/`: production behaviour: [`metrics`] (per-shard counters and histograms,
 //!   Prometheus text, the scrape route), [`access_log`], `shedding` (adaptive 503s) and
 //!   `preflight` (refuses a host that cannot run glommio, naming the fix).

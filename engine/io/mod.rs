@@ -1,6 +1,7 @@
-//! The system calls: glommio and std do not wrap these safely. All of the crate's `unsafe`
-//! code lives here: `sys` (sockets, listeners), `uring` (the shard's own ring) and `diag`
-//! (sock_diag over netlink).
+//! Sockets and system calls: a connection's I/O on the shard's own ring (`uring`) or on
+//! glommio's socket (`socket`), and what glommio and std do not wrap (`sys`: sockets,
+//! listeners, non-blocking peeks). All of the crate's `unsafe` code lives here, in `sys`
+//! and `uring`; `diag` (sock_diag over netlink) and `socket` are safe.
 
 pub(crate) mod diag;
 pub(crate) mod socket;
