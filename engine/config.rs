@@ -31,6 +31,15 @@ pub struct Config {
     /// `listen(2)` backlog of each shard's socket, in connections. Default 4096; the kernel
     /// caps it at `net.core.somaxconn`.
     pub backlog: u32,
+    /// Steer each new connection to the shard on the CPU whose network stack received its
+    /// SYN (`SO_INCOMING_CPU` on each shard's listener; Linux 6.1+ honours it inside an
+    /// `SO_REUSEPORT` group), instead of the kernel's 4-tuple hash. Default off. Turn it on
+    /// where receive processing is spread over the shards' CPUs (a NIC with one RSS queue
+    /// per shard CPU and its interrupt pinned there, or RPS/RFS): the connection's packets,
+    /// socket and task then stay on one core. Leave it off where one CPU receives
+    /// everything (one queue, or loopback, where the client's CPU processes the SYN): every
+    /// connection would go to that CPU's shard. docs/performance.md, "Steering".
+    pub steer_by_incoming_cpu: bool,
     /// Protocol limits; see [`Limits`].
     pub limits: Limits,
     /// How long a drain waits for in-flight requests before shards stop anyway. Default 10 s.
@@ -185,6 +194,7 @@ impl Default for Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             cpus: None,
             backlog: 4096,
+            steer_by_incoming_cpu: false,
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(10),
             handshake_settle: Duration::from_millis(20),
@@ -214,6 +224,12 @@ impl Config {
     /// Sets [`Config::cpus`].
     pub fn with_cpus(mut self, cpus: Vec<usize>) -> Self {
         self.cpus = Some(cpus);
+        self
+    }
+
+    /// Sets [`Config::steer_by_incoming_cpu`].
+    pub fn with_incoming_cpu_steering(mut self, on: bool) -> Self {
+        self.steer_by_incoming_cpu = on;
         self
     }
 

@@ -10,16 +10,19 @@ use std::os::fd::OwnedFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// Opens `count` listening sockets on `addr`, all in one `SO_REUSEPORT` group. With port 0 the
-/// first socket picks the port and the rest join it. Returns the bound address and sockets.
+/// Opens one listening socket per CPU of `cpus` on `addr`, all in one `SO_REUSEPORT`
+/// group. With port 0 the first socket picks the port and the rest join it. With `steer`,
+/// each socket prefers connections whose SYN its CPU received (`SO_INCOMING_CPU`).
+/// Returns the bound address and sockets.
 pub(crate) fn bind_group(
     addr: SocketAddr,
     backlog: u32,
-    count: usize,
+    cpus: &[usize],
+    steer: bool,
 ) -> io::Result<(SocketAddr, Vec<OwnedFd>)> {
     let mut bound = addr;
-    let mut sockets = Vec::with_capacity(count);
-    for _ in 0..count {
+    let mut sockets = Vec::with_capacity(cpus.len());
+    for &cpu in cpus {
         let socket = Socket::new(
             Domain::for_address(bound),
             Type::STREAM,
@@ -27,6 +30,10 @@ pub(crate) fn bind_group(
         )?;
         socket.set_reuse_address(true)?;
         socket.set_reuse_port(true)?;
+        if steer {
+            // Before bind: the socket joins its group with its CPU set.
+            socket.set_cpu_affinity(cpu)?;
+        }
         socket
             .bind(&bound.into())
             .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {bound}: {e}")))?;

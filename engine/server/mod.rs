@@ -91,7 +91,15 @@ impl Server {
         let cpus = select_cpus(self.config.cpus.as_deref())?;
         // Before any socket is bound: a host that cannot run glommio fails here, with the fix.
         crate::ops::preflight::preflight(&cpus).map_err(io::Error::from)?;
-        let (addr, sockets) = bind_group(self.config.addr, self.config.backlog, cpus.len())?;
+        let (addr, sockets) = bind_group(
+            self.config.addr,
+            self.config.backlog,
+            &cpus,
+            self.config.steer_by_incoming_cpu,
+        )?;
+        if self.config.steer_by_incoming_cpu {
+            log::info!("connections are steered to the shard of the CPU that received them");
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let factory = Arc::new(factory);
         let (ready_tx, ready_rx) = mpsc::channel();

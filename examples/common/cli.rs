@@ -78,6 +78,11 @@ pub struct ServeArgs {
     /// networks or addresses (`127.0.0.1,10.0.0.0/8`); none when empty.
     #[arg(long, env = "RINGPIN_TRUSTED_PROXIES", default_value = "", value_parser = parse_networks)]
     pub trusted_proxies: ::std::vec::Vec<IpNet>,
+    /// Give each connection to the shard on the CPU that received its SYN
+    /// (`SO_INCOMING_CPU`), not by the kernel's hash: for NICs with a receive queue per
+    /// shard CPU. Off by default (on loopback every connection would go to the client's CPU).
+    #[arg(long, env = "RINGPIN_STEER_INCOMING_CPU")]
+    pub steer_incoming_cpu: bool,
 }
 
 /// `10.0.0.0/8,192.0.2.1,::1`: networks, or addresses as single-address networks.
@@ -124,7 +129,8 @@ impl ServeArgs {
             .with_ring_setup(self.ring_setup)
             .with_proxy_protocol(self.proxy_protocol)
             .with_proxy_header_timeout(Duration::from_millis(self.proxy_header_timeout_ms))
-            .with_trusted_proxies(self.trusted_proxies.clone());
+            .with_trusted_proxies(self.trusted_proxies.clone())
+            .with_incoming_cpu_steering(self.steer_incoming_cpu);
         config.cpus = self.cores.clone();
         if self.max_requests > 0 {
             config = config.with_max_requests_per_connection(self.max_requests);
