@@ -13,7 +13,9 @@ use bytes::BytesMut;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::buf_ring::BufRing;
+use super::slot::{decode, user_data, End, Op, Recv, Send, Slot};
 use super::sys;
+use super::tick::Tick;
 use crate::config::RingSetup;
 
 /// Submission queue entries; the completion queue gets four times as many (a completion
@@ -33,125 +35,6 @@ const PENDING_READ_BUFFERS: usize = 4;
 const DRAIN_ATTEMPTS: usize = 64;
 /// How long each of those waits is, at most (ns).
 const DRAIN_WAIT_NS: u32 = 10_000_000;
-
-/// What an SQE was for: the top byte of its `user_data`; a slot's generation (24 bits) and
-/// index (32 bits) are the rest, so a late completion never lands on a reused slot.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Recv = 1,
-    Send = 2,
-    Cancel = 3,
-}
-
-fn user_data(op: Op, index: u32, generation: u32) -> u64 {
-    (op as u64) << 56 | u64::from(generation & 0xff_ffff) << 32 | u64::from(index)
-}
-
-fn decode(user_data: u64) -> (Option<Op>, u32, u32) {
-    let op = match user_data >> 56 {
-        1 => Some(Op::Recv),
-        2 => Some(Op::Send),
-        3 => Some(Op::Cancel),
-        _ => None,
-    };
-    let generation = ((user_data >> 32) & 0xff_ffff) as u32;
-    (op, (user_data & 0xffff_ffff) as u32, generation)
-}
-
-/// A point in time as whole milliseconds since the driver started, rounded up: a
-/// deadline in 4 bytes (every connection holds two), never early, good for 49 days.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-pub(super) struct Tick(std::num::NonZeroU32);
-
-impl Tick {
-    /// `when`, rounded up: for a deadline.
-    fn at(epoch: Instant, when: Instant) -> Tick {
-        Tick::of(
-            when.saturating_duration_since(epoch)
-                .as_nanos()
-                .div_ceil(1_000_000),
-        )
-    }
-
-    /// `now`, rounded down: a deadline at or before it has passed.
-    fn passed(epoch: Instant, now: Instant) -> Tick {
-        Tick::of(now.saturating_duration_since(epoch).as_millis())
-    }
-
-    fn of(ms: u128) -> Tick {
-        // The epoch is a millisecond before the driver started: no tick is zero.
-        let ms = u32::try_from(ms).unwrap_or(u32::MAX).max(1);
-        Tick(std::num::NonZeroU32::new(ms).unwrap_or(std::num::NonZeroU32::MIN))
-    }
-
-    fn instant(self, epoch: Instant) -> Instant {
-        epoch + std::time::Duration::from_millis(u64::from(self.0.get()))
-    }
-}
-
-/// The multishot receive of a slot.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub(super) enum Recv {
-    /// Not in the kernel: none armed yet, or the last one ended.
-    #[default]
-    Idle,
-    Armed,
-    /// An `ASYNC_CANCEL` was queued; its final completion has not come.
-    Cancelling,
-}
-
-/// The send of a slot.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub(super) enum Send {
-    #[default]
-    Idle,
-    /// The kernel holds `Slot::sending`; `cancelled` once an `ASYNC_CANCEL` was queued.
-    InFlight { cancelled: bool },
-    /// Finished: `Ok`, or the errno it failed with.
-    Done(Result<(), i32>),
-}
-
-/// How a slot's input ended.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum End {
-    Eof,
-    Error(i32),
-}
-
-/// The I/O state of one connection, kept by the driver (not by the connection's future) so
-/// that every buffer the kernel may touch outlives the operation even when the future is
-/// dropped.
-#[derive(Default)]
-pub(super) struct Slot {
-    /// The socket; -1 when the slot is free.
-    pub fd: RawFd,
-    pub generation: u32,
-    /// Received and not yet taken by the connection. Taken from the shard's free list on
-    /// arrival and handed to the connection whole, so an idle connection holds no buffer.
-    pub pending: BytesMut,
-    pub end: Option<End>,
-    pub recv: Recv,
-    /// The connection task waiting for input, if any (a slow-lane one does not wait).
-    pub reader: Option<Waker>,
-    /// The output the kernel is sending, owned here until the completion.
-    pub sending: BytesMut,
-    pub sent: usize,
-    pub send: Send,
-    /// Set when a send is queued; the driver wakes the writer after the turn that submitted
-    /// it if it did not complete there, so the writer starts its send timer only then.
-    pub send_fresh: bool,
-    pub writer: Option<Waker>,
-    /// The connection is gone: cancel what is in flight, close when nothing is.
-    pub closing: bool,
-    /// When the read the connection waits on times out ([`Tick`]); `None` while it is not
-    /// waiting.
-    pub read_deadline: Option<Tick>,
-    /// That deadline passed: the read's next poll reports `TimedOut`.
-    pub timed_out: bool,
-    /// When this slot's entry in [`Inner::deadlines`] falls due (older entries of the slot
-    /// are stale and skipped).
-    pub deadline_entry: Option<Tick>,
-}
 
 /// The ring, its buffers and the slots. Fields drop in order: the ring before the buffers.
 pub(super) struct Inner {
@@ -181,9 +64,9 @@ pub(super) struct Inner {
     /// (a keep-alive connection's next wait only moves its deadline); an entry that falls
     /// due while the deadline has moved on is put back at the new one. So a request costs
     /// no heap operation, no timer of glommio's and no allocation.
-    deadlines: BinaryHeap<Reverse<(Tick, u32, u32)>>,
+    pub(super) deadlines: BinaryHeap<Reverse<(Tick, u32, u32)>>,
     /// What [`Tick`]s count from.
-    epoch: Instant,
+    pub(super) epoch: Instant,
     /// See [`PENDING_READ_BUFFERS`].
     pending_cap: usize,
     /// Capacity of a pending buffer allocated when bytes arrive for an empty slot.
@@ -442,61 +325,6 @@ impl Inner {
         self.slots
             .get_mut(index as usize)
             .filter(|s| s.generation == generation && s.fd >= 0)
-    }
-
-    /// Sets slot `index`'s read deadline; true if its entry is now the earliest of all.
-    fn arm_deadline(&mut self, index: u32, generation: u32, deadline: Instant) -> bool {
-        let deadline = Tick::at(self.epoch, deadline);
-        let Some(slot) = self.slot(index, generation) else {
-            return false;
-        };
-        slot.read_deadline = Some(deadline);
-        slot.timed_out = false;
-        if slot.deadline_entry.is_some_and(|due| due <= deadline) {
-            return false;
-        }
-        slot.deadline_entry = Some(deadline);
-        let earliest = self
-            .deadlines
-            .peek()
-            .is_none_or(|Reverse((due, ..))| deadline < *due);
-        self.deadlines.push(Reverse((deadline, index, generation)));
-        earliest
-    }
-
-    /// Times out every waiting read whose deadline is not after `now` (waking its
-    /// connection) and puts back entries whose deadline moved later. Returns when the
-    /// earliest entry left falls due.
-    fn expire_deadlines(&mut self, now: Instant) -> Option<Instant> {
-        let now = Tick::passed(self.epoch, now);
-        while let Some(&Reverse((due, index, generation))) = self.deadlines.peek() {
-            if due > now {
-                return Some(due.instant(self.epoch));
-            }
-            self.deadlines.pop();
-            let Some(slot) = self.slot(index, generation) else {
-                continue;
-            };
-            if slot.deadline_entry != Some(due) {
-                continue;
-            }
-            slot.deadline_entry = None;
-            match slot.read_deadline {
-                None => {}
-                Some(deadline) if deadline <= now => {
-                    slot.read_deadline = None;
-                    slot.timed_out = true;
-                    if let Some(reader) = slot.reader.take() {
-                        reader.wake();
-                    }
-                }
-                Some(deadline) => {
-                    slot.deadline_entry = Some(deadline);
-                    self.deadlines.push(Reverse((deadline, index, generation)));
-                }
-            }
-        }
-        None
     }
 
     /// Queues a send of `buffer` (which the slot keeps until the completion).

@@ -15,9 +15,12 @@
 //! kernel may touch, so a future dropped mid-send (a timeout, a drain) frees nothing early.
 
 mod buf_ring;
+mod deadline;
 mod driver;
 mod probe;
+mod slot;
 mod sys;
+mod tick;
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -35,7 +38,7 @@ use glommio::timer::Timer;
 use crate::config::RingSetup;
 
 pub(crate) use driver::Driver;
-use driver::{End, Recv, Send};
+use slot::{End, Recv, Send};
 
 /// Oldest kernel with everything the ring uses: multishot receive (6.0), provided-buffer
 /// rings and `COOP_TASKRUN` (5.19). `DEFER_TASKRUN`, opt-in, needs 6.1.
