@@ -30,11 +30,13 @@
 //! - `io/`: sockets and system calls, and all of the crate's `unsafe` code: `sys` (sockets,
 //!   listeners, non-blocking peeks), `uring` (the shard's own io_uring: multishot
 //!   receives, batched sends, the startup wake probe), `socket` (a connection on glommio's
-//!   socket, the fallback, with the ring's shape) and `diag` (sock_diag). Which one a
-//!   connection uses is [`IoBackend`]'s choice.
+//!   socket, the fallback, with the ring's shape), `fs` (`openat2` beneath a root,
+//!   `sendfile`) and `diag` (sock_diag). Which one a connection uses is [`IoBackend`]'s
+//!   choice.
 //! - `app/`: what handlers are written with: `handler` ([`Handler`]), `router`
 //!   ([`Router`]), `json` ([`Json`], [`Request::json`]), [`middleware`], `sse`
-//!   (Server-Sent Events), `mesh` (calls to the shard that owns a key), [`ws`] (WebSocket).
+//!   (Server-Sent Events), `files` ([`ServeDir`]: a directory served zero-copy), `mesh`
+//!   (calls to the shard that owns a key), [`ws`] (WebSocket).
 //! - `ops/`: production behaviour: [`metrics`] (per-shard counters and histograms,
 //!   Prometheus text, the scrape route), [`access_log`], `shedding` (adaptive 503s) and
 //!   `preflight` (refuses a host that cannot run glommio, naming the fix).
@@ -72,6 +74,9 @@ pub use app::middleware;
 pub use app::ws;
 pub use ops::{access_log, metrics};
 
+pub use app::files::{
+    ServeDir, DEFAULT_CACHE_ENTRIES, DEFAULT_INLINE_MAX_BYTES, DEFAULT_REVALIDATE_AFTER,
+};
 pub use app::handler::Handler;
 pub use app::json::{
     error_response, to_bytes_serde_json, to_bytes_sonic, Json, JsonRejection, JSON_BACKEND,
@@ -88,7 +93,7 @@ pub use http::encode::reason_phrase;
 pub use http::error::RequestError;
 pub use http::head::Version;
 pub use http::request::{Request, MAX_PARAMS};
-pub use http::response::{BodyStream, IntoResponse, Response};
+pub use http::response::{BodyStream, FileBody, IntoResponse, Response};
 pub use http::session::{Session, SessionState};
 /// The network type of [`Config::trusted_proxies`] (`"10.0.0.0/8".parse()`), re-exported
 /// from the `ipnet` crate.

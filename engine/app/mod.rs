@@ -1,6 +1,7 @@
-//! What handlers are written with: the handler trait, routing, JSON, middleware, SSE and
-//! the shard mesh.
+//! What handlers are written with: the handler trait, routing, JSON, middleware, SSE,
+//! static files and the shard mesh.
 
+pub(crate) mod files;
 pub(crate) mod handler;
 pub(crate) mod json;
 pub(crate) mod mesh;

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use crate::app::files::ServeDir;
 use crate::app::handler::Handler;
 use crate::app::json::error_response;
 use crate::http::request::{Request, MAX_PARAMS};
@@ -299,6 +300,26 @@ impl Router {
             pattern: pattern.into(),
         });
         self
+    }
+
+    /// Serves the directory of `files` under `prefix` (`"/static"`, or `"/"` for the whole
+    /// site): a request for `prefix/a/b.css` gets the file `a/b.css` of its root, GET and
+    /// HEAD only. Routes `prefix` and `prefix/*path`.
+    ///
+    /// # Panics
+    /// As [`Router::route`], on a malformed `prefix`.
+    pub fn mount(self, prefix: &str, files: ServeDir) -> Router {
+        let prefix = prefix.trim_end_matches('/');
+        let files = Rc::new(files);
+        let strip = prefix.len();
+        let serve = move |request: Request| {
+            let tail = request.path().get(strip..).unwrap_or_default();
+            std::future::ready(files.respond(&request, tail))
+        };
+        let exact = if prefix.is_empty() { "/" } else { prefix };
+        let rest = format!("{prefix}/*path");
+        self.route(exact, get(serve.clone()))
+            .route(&rest, get(serve))
     }
 
     fn error(&self, status: u16, text: &'static str) -> Response {

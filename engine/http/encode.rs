@@ -54,7 +54,7 @@ pub(crate) fn encode_response(response: &Response, framing: Framing, out: &mut B
         }
     } else {
         out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        out.extend_from_slice(itoa::Buffer::new().format(response.body_len()).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if response.is_upgrade() {

@@ -2,7 +2,10 @@
 
 use std::any::Any;
 use std::fmt;
+use std::fs::File;
 use std::pin::Pin;
+use std::rc::Rc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_lite::Stream;
@@ -31,7 +34,48 @@ pub struct Response {
 #[derive(Default)]
 struct Extras {
     stream: Option<BodyStream>,
+    file: Option<FileBody>,
     upgrade: Option<Box<dyn Any>>,
+}
+
+/// A body that is a region of an open file: the connection sends it after the head from
+/// the page cache to the socket (`sendfile(2)`), never through a user-space buffer.
+#[derive(Clone, Debug)]
+pub struct FileBody {
+    pub(crate) file: Rc<File>,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+    /// The file's size and modification time when the head was built: if they differ once
+    /// the body is sent, the file changed mid-response and the connection is closed.
+    pub(crate) expected: Option<(u64, SystemTime)>,
+}
+
+impl FileBody {
+    /// The file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Where the region starts in the file.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// How many bytes the region holds (the response's `Content-Length`).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the region is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `(size, modified)`, read after the body was sent, says the file changed
+    /// since the head was built.
+    pub fn changed_since_head(&self, size: u64, modified: SystemTime) -> bool {
+        self.expected.is_some_and(|e| e != (size, modified))
+    }
 }
 
 impl fmt::Debug for Response {
@@ -40,6 +84,7 @@ impl fmt::Debug for Response {
             .field("status", &self.status)
             .field("body_len", &self.body.len())
             .field("streamed", &self.is_streamed())
+            .field("file_len", &self.extras.as_ref().and_then(|e| e.file.as_ref()).map(|f| f.len))
             .finish()
     }
 }
@@ -67,6 +112,48 @@ impl Response {
         let mut response = Response::new(200).with_content_type(content_type);
         response.extras.get_or_insert_default().stream = Some(Box::pin(stream));
         response
+    }
+
+    /// Sets the body to `len` bytes of `file` from `offset`, sent from the page cache to the
+    /// socket without a copy through user space (`sendfile(2)`). The file must hold them:
+    /// if it ends sooner, the connection is closed mid-body (the client sees a short body,
+    /// never a wrong one passed as complete).
+    pub fn with_file(mut self, file: Rc<File>, offset: u64, len: u64) -> Response {
+        self.body = Bytes::new();
+        self.extras.get_or_insert_default().file = Some(FileBody {
+            file,
+            offset,
+            len,
+            expected: None,
+        });
+        self
+    }
+
+    /// [`Response::with_file`], noting the file's size and modification time at the head,
+    /// so a change while the body is sent closes the connection.
+    pub(crate) fn with_file_checked(
+        self,
+        file: Rc<File>,
+        range: (u64, u64),
+        expected: (u64, SystemTime),
+    ) -> Response {
+        let mut response = self.with_file(file, range.0, range.1);
+        if let Some(body) = response.extras.as_mut().and_then(|e| e.file.as_mut()) {
+            body.expected = Some(expected);
+        }
+        response
+    }
+
+    /// The length of the body as `Content-Length` gives it: the bytes, or the file region.
+    pub(crate) fn body_len(&self) -> u64 {
+        match self.extras.as_ref().and_then(|e| e.file.as_ref()) {
+            Some(file) => file.len,
+            None => self.body.len() as u64,
+        }
+    }
+
+    pub(crate) fn take_file(&mut self) -> Option<FileBody> {
+        self.extras.as_mut()?.file.take()
     }
 
     /// `200 OK`, `text/plain; charset=utf-8`.
@@ -113,6 +200,9 @@ impl Response {
     /// Sets the body.
     pub fn with_body(mut self, body: impl Into<Bytes>) -> Response {
         self.body = body.into();
+        if let Some(extras) = &mut self.extras {
+            extras.file = None;
+        }
         self
     }
 

@@ -21,7 +21,7 @@ use crate::http::head::Version;
 use crate::http::origin::Origin;
 use crate::http::proxy_protocol::{parse_proxy_header, ProxyHeader};
 use crate::http::request::Request;
-use crate::http::response::{BodyStream, Response};
+use crate::http::response::{BodyStream, FileBody, Response};
 use crate::ops::metrics::ShardMetrics;
 use crate::ops::shedding::Shedder;
 use crate::server::pool;
@@ -95,6 +95,11 @@ struct KeepAliveFacts {
     last_allowed: bool,
 }
 
+/// Statuses that never carry a body (RFC 9110 §6.4.1).
+fn bodiless(status: u16) -> bool {
+    (100..200).contains(&status) || status == 204 || status == 304
+}
+
 /// The keep-alive decision, in one place: whether the connection stays open after this
 /// response. Refusals (`Session::refuse`, a decode error) always close and do not ask.
 fn keep_alive(facts: KeepAliveFacts, response: &Response) -> bool {
@@ -125,8 +130,8 @@ pub struct Session {
     input: BytesMut,
     output: BytesMut,
     state: SessionState,
-    /// What the connection sends or runs after the output: a streamed body, or a
-    /// WebSocket upgrade (one field for both keeps the connection's task small).
+    /// What the connection sends or runs after the output: a streamed body, a file body,
+    /// or a WebSocket upgrade (one field for all keeps the connection's task small).
     streaming: Option<AfterOutput>,
     /// Boxed: a streamed upload is rare, and an inline `Request` would sit in every
     /// connection's memory.
@@ -214,6 +219,8 @@ impl PipeRoom {
 /// What follows a response's head in the output.
 enum AfterOutput {
     Body(StreamedBody),
+    /// A file region, zero-copy (boxed: it is larger than a stream's handle).
+    File(Box<FileBody>),
     Upgrade(Box<dyn std::any::Any>),
 }
 
@@ -583,6 +590,10 @@ impl Session {
                     body,
                     chunked: !meta.http10,
                 }));
+            } else if let Some(file) = response.take_file() {
+                if !file.is_empty() && !bodiless(response.status) {
+                    self.streaming = Some(AfterOutput::File(Box::new(file)));
+                }
             }
         }
     }
@@ -685,6 +696,18 @@ impl Session {
     pub(crate) fn take_streamed_body(&mut self) -> Option<StreamedBody> {
         match self.streaming.take() {
             Some(AfterOutput::Body(body)) => Some(body),
+            other => {
+                self.streaming = other;
+                None
+            }
+        }
+    }
+
+    /// The file body of the last response answered, if it has one: the transport sends it
+    /// after the output (the head), then calls [`Session::answer`] again.
+    pub(crate) fn take_file_body(&mut self) -> Option<FileBody> {
+        match self.streaming.take() {
+            Some(AfterOutput::File(file)) => Some(*file),
             other => {
                 self.streaming = other;
                 None

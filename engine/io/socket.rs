@@ -125,6 +125,11 @@ impl SocketConn {
         super::sys::bytes_waiting(self.stream.as_raw_fd())
     }
 
+    /// The socket's descriptor, for a system call glommio does not make (`sendfile`).
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.as_raw_fd()
+    }
+
     /// `shutdown(2)` of the socket.
     pub(crate) async fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
         Ok(self.stream.shutdown(how).await?)

@@ -21,6 +21,7 @@ use crate::http::error::RequestError;
 use crate::http::origin::Origin;
 use crate::http::proxy_protocol::ProxyHeader;
 use crate::http::request::Request;
+use crate::http::response::FileBody;
 use crate::http::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
 use crate::ops::metrics::TimeoutKind;
 use crate::server::context::ShardCtx;
@@ -181,6 +182,15 @@ impl Conn {
                 Box::pin(self.serve_streaming(handler, request)).await?;
                 more_waiting = true;
             }
+            // A file body goes with the output before it (its head), so the flush is
+            // part of sending it.
+            let filed = match self.session.take_file_body() {
+                Some(body) => {
+                    Box::pin(self.send_file(body)).await?;
+                    true
+                }
+                None => false,
+            };
             self.flush().await?;
             if let Some(upgrade) = self
                 .session
@@ -213,7 +223,7 @@ impl Conn {
                     return Box::pin(self.linger()).await;
                 }
             }
-            if streamed || more_waiting || batch_full {
+            if streamed || filed || more_waiting || batch_full {
                 // Requests may be waiting in the input already (pipelined behind a streamed
                 // response, or past a full batch): answer them before reading, after letting
                 // other connections run.
@@ -367,6 +377,24 @@ impl Conn {
 
     async fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
         self.io.shutdown(how).await
+    }
+
+    /// Sends the output and a file body after it (zero-copy: `Transport::send_file`). A file whose
+    /// size or modification time changed meanwhile ends the connection after it: its
+    /// bytes may mix two versions.
+    async fn send_file(&mut self, body: FileBody) -> io::Result<()> {
+        let send_timeout = self.shard.timeouts.send;
+        self.io
+            .send_file(self.session.output_mut(), &body, send_timeout)
+            .await?;
+        let changed = body.file().metadata().map_or(true, |meta| {
+            let modified = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+            body.changed_since_head(meta.len(), modified)
+        });
+        if changed {
+            self.session.close_after_output();
+        }
+        Ok(())
     }
 
     /// Sends a streamed body piece by piece, each written as soon as the handler's stream

@@ -15,8 +15,18 @@ use std::time::Duration;
 use bytes::BytesMut;
 use glommio::net::TcpStream;
 
+use crate::http::response::FileBody;
+use crate::io::fs;
 use crate::io::socket::SocketConn;
 use crate::io::uring::{Driver, RingConn};
+
+/// Most bytes one `sendfile(2)` is asked for: a 4 MiB body goes in a few calls, and the
+/// shard yields between them (see [`YIELD_AFTER_BYTES`]).
+const SENDFILE_CHUNK: usize = 1024 * 1024;
+
+/// Bytes a file body sends before the connection lets the shard's other tasks run: one
+/// big download must not hold back every small request behind it.
+const YIELD_AFTER_BYTES: usize = 1024 * 1024;
 
 /// One connection's transport.
 pub(crate) enum Transport {
@@ -113,8 +123,92 @@ impl Transport {
     pub(crate) fn take(&mut self) -> Transport {
         std::mem::replace(self, Transport::Closed)
     }
+
+    /// Sends `output` (the head, and any responses before it) and then the file region
+    /// `body` from the page cache to the socket: `sendfile(2)` on the connection's
+    /// descriptor (made non-blocking), on either transport. The head goes with one
+    /// `send(MSG_MORE)`, so it leaves with the file's first bytes, not in a segment of its
+    /// own; what the socket does not take then goes through [`Transport::write_all`]. When
+    /// the send buffer is full, one byte of the file goes the same way (in `output`, empty
+    /// by then), which waits for room within `timeout` as every write does; then
+    /// `sendfile` resumes. A file that ends before the region does is
+    /// `ErrorKind::UnexpectedEof`: the caller closes the connection, and the client sees a
+    /// short body, never a wrong one as complete.
+    pub(crate) async fn send_file(
+        &mut self,
+        output: &mut BytesMut,
+        body: &FileBody,
+        timeout: Duration,
+    ) -> io::Result<()> {
+        let fd = match self {
+            Transport::Ring(ring) => ring.raw_fd()?,
+            Transport::Socket(socket) => socket.raw_fd(),
+            Transport::Closed => return Err(handed_over()),
+        };
+        fs::set_nonblocking(fd)?;
+        if !output.is_empty() {
+            match fs::send_more(fd, output) {
+                Ok(n) => {
+                    bytes::Buf::advance(output, n.min(output.len()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if !output.is_empty() {
+                self.write_all(output, timeout).await?;
+            }
+            output.clear();
+        }
+        let mut offset = body.offset();
+        let end = offset.saturating_add(body.len());
+        let mut since_yield = 0;
+        while offset < end {
+            let want =
+                usize::try_from(end - offset).map_or(SENDFILE_CHUNK, |n| n.min(SENDFILE_CHUNK));
+            match fs::sendfile(fd, body.file(), &mut offset, want) {
+                Ok(0) => return Err(shrank()),
+                Ok(n) => {
+                    since_yield += n;
+                    if since_yield >= YIELD_AFTER_BYTES {
+                        since_yield = 0;
+                        glommio::yield_if_needed().await;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    output.clear();
+                    output.resize(1, 0);
+                    let read = std::os::unix::fs::FileExt::read_exact_at(
+                        body.file(),
+                        &mut output[..],
+                        offset,
+                    );
+                    if let Err(e) = read {
+                        output.clear();
+                        return Err(match e.kind() {
+                            io::ErrorKind::UnexpectedEof => shrank(),
+                            _ => e,
+                        });
+                    }
+                    self.write_all(output, timeout).await?;
+                    offset += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 fn handed_over() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "transport handed over")
+}
+
+/// The error of a file body whose file ended before its `Content-Length`.
+#[cold]
+fn shrank() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file ended before the response's Content-Length (it shrank mid-response)",
+    )
 }

@@ -369,6 +369,17 @@ impl RingConn {
             .is_some_and(|slot| !slot.pending.is_empty())
     }
 
+    /// The socket's descriptor, for a system call the ring does not make (`sendfile`); it
+    /// stays open while this handle lives. Only between the ring's own operations on it:
+    /// the caller has no send in flight (its `write_all` completed).
+    pub(crate) fn raw_fd(&self) -> io::Result<std::os::fd::RawFd> {
+        let mut inner = self.driver.inner.borrow_mut();
+        match inner.slot(self.index, self.generation) {
+            Some(slot) => Ok(slot.fd),
+            None => Err(io::Error::other("ring slot lost")),
+        }
+    }
+
     /// `shutdown(2)` of the socket (it never blocks).
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let mut inner = self.driver.inner.borrow_mut();
