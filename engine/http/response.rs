@@ -84,7 +84,14 @@ impl fmt::Debug for Response {
             .field("status", &self.status)
             .field("body_len", &self.body.len())
             .field("streamed", &self.is_streamed())
-            .field("file_len", &self.extras.as_ref().and_then(|e| e.file.as_ref()).map(|f| f.len))
+            .field(
+                "file_len",
+                &self
+                    .extras
+                    .as_ref()
+                    .and_then(|e| e.file.as_ref())
+                    .map(|f| f.len),
+            )
             .finish()
     }
 }
