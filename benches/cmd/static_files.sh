@@ -2,9 +2,9 @@
 # Static files: ringpin's static_files example beside nginx (`sendfile on`), each on one
 # core, files of 1 KiB, 64 KiB and 4 MiB: responses/s and server CPU per response.
 #
-#   benches/static_files.sh                      # 10 s per case, table in target/static_files.md
-#   DURATION=2s benches/static_files.sh --skip-build
-#   benches/static_files.sh --duration 1s --out /tmp/sf.md   # a smoke run
+#   benches/run.sh static-files                      # 10 s per case, table in target/static_files.md
+#   DURATION=2s benches/run.sh static-files --skip-build
+#   benches/run.sh static-files --duration 1s --out /tmp/sf.md   # a smoke run
 #
 # Per case: start the server fresh under `taskset -c 1` (ringpin: one shard, `--cores 1`;
 # nginx: one worker), wait until the file answers 200 with its full length, read the
@@ -27,7 +27,7 @@
 #   SIZES="16384 32768"  other file sizes, in bytes (default "1024 65536 4194304")
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 OUT="${OUT:-$ROOT/target/static_files.md}"
@@ -201,7 +201,7 @@ report() {
             "server CPU from /proc/PID/task/*/schedstat. $(date -u '+%Y-%m-%d %H:%M UTC')," \
             "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
             "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r)," \
-            "RINGPIN_IO=${RINGPIN_IO:-auto}. Command: \`benches/static_files.sh --duration $DURATION\`."
+            "RINGPIN_IO=${RINGPIN_IO:-auto}. Command: \`benches/run.sh static-files --duration $DURATION\`."
         echo
         echo "| file | server | responses/s | server CPU ns/response | server CPU % | non-2xx | socket errors |"
         echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"
