@@ -37,6 +37,8 @@ pub(crate) struct SocketConn {
     /// The session's read buffer size (`Limits::read_buffer_bytes`): what a connection
     /// without a buffer takes when bytes arrive; half of it is the least room a read gets.
     buffer_bytes: u32,
+    /// The socket was made non-blocking (for `sendfile`), once for the connection.
+    nonblocking: bool,
 }
 
 impl SocketConn {
@@ -50,6 +52,7 @@ impl SocketConn {
             stream,
             // Clamped by `Limits::clamped` far below 4 GiB.
             buffer_bytes: u32::try_from(buffer_bytes).unwrap_or(u32::MAX),
+            nonblocking: false,
         }
     }
 
@@ -125,9 +128,16 @@ impl SocketConn {
         super::sys::bytes_waiting(self.stream.as_raw_fd())
     }
 
-    /// The socket's descriptor, for a system call glommio does not make (`sendfile`).
-    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
-        self.stream.as_raw_fd()
+    /// The socket's descriptor, made non-blocking (once per connection), for a system call
+    /// glommio does not make (`sendfile`). glommio's own calls on it behave the same:
+    /// it sends and receives with `MSG_DONTWAIT` and waits on readiness itself.
+    pub(crate) fn nonblocking_fd(&mut self) -> io::Result<std::os::fd::RawFd> {
+        let fd = self.stream.as_raw_fd();
+        if !self.nonblocking {
+            super::fs::set_nonblocking(fd)?;
+            self.nonblocking = true;
+        }
+        Ok(fd)
     }
 
     /// `shutdown(2)` of the socket.

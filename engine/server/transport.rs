@@ -126,7 +126,7 @@ impl Transport {
 
     /// Sends `output` (the head, and any responses before it) and then the file region
     /// `body` from the page cache to the socket: `sendfile(2)` on the connection's
-    /// descriptor (made non-blocking), on either transport. The head goes with one
+    /// descriptor (made non-blocking at its first file), on either transport. The head goes with one
     /// `send(MSG_MORE)`, so it leaves with the file's first bytes, not in a segment of its
     /// own; what the socket does not take then goes through [`Transport::write_all`]. When
     /// the send buffer is full, one byte of the file goes the same way (in `output`, empty
@@ -141,11 +141,10 @@ impl Transport {
         timeout: Duration,
     ) -> io::Result<()> {
         let fd = match self {
-            Transport::Ring(ring) => ring.raw_fd()?,
-            Transport::Socket(socket) => socket.raw_fd(),
+            Transport::Ring(ring) => ring.nonblocking_fd()?,
+            Transport::Socket(socket) => socket.nonblocking_fd()?,
             Transport::Closed => return Err(handed_over()),
         };
-        fs::set_nonblocking(fd)?;
         if !output.is_empty() {
             match fs::send_more(fd, output) {
                 Ok(n) => {

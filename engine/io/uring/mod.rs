@@ -199,6 +199,8 @@ pub(crate) struct RingConn {
     driver: Rc<Driver>,
     index: u32,
     generation: u32,
+    /// The socket was made non-blocking (for `sendfile`), once for the connection.
+    nonblocking: bool,
 }
 
 impl RingConn {
@@ -219,6 +221,7 @@ impl RingConn {
             driver: driver.clone(),
             index,
             generation,
+            nonblocking: false,
         })
     }
 
@@ -369,15 +372,26 @@ impl RingConn {
             .is_some_and(|slot| !slot.pending.is_empty())
     }
 
-    /// The socket's descriptor, for a system call the ring does not make (`sendfile`); it
-    /// stays open while this handle lives. Only between the ring's own operations on it:
-    /// the caller has no send in flight (its `write_all` completed).
-    pub(crate) fn raw_fd(&self) -> io::Result<std::os::fd::RawFd> {
-        let mut inner = self.driver.inner.borrow_mut();
-        match inner.slot(self.index, self.generation) {
-            Some(slot) => Ok(slot.fd),
-            None => Err(io::Error::other("ring slot lost")),
+    /// The socket's descriptor, made non-blocking (once per connection), for a system call
+    /// the ring does not make (`sendfile`); it stays open while this handle lives. Only
+    /// between the ring's own operations on it: the caller has no send in flight (its
+    /// `write_all` completed). The ring's receives and sends behave the same on a
+    /// non-blocking socket (io_uring waits for readiness itself).
+    pub(crate) fn nonblocking_fd(&mut self) -> io::Result<std::os::fd::RawFd> {
+        let fd = match self
+            .driver
+            .inner
+            .borrow_mut()
+            .slot(self.index, self.generation)
+        {
+            Some(slot) => slot.fd,
+            None => return Err(io::Error::other("ring slot lost")),
+        };
+        if !self.nonblocking {
+            crate::io::fs::set_nonblocking(fd)?;
+            self.nonblocking = true;
         }
+        Ok(fd)
     }
 
     /// `shutdown(2)` of the socket (it never blocks).
