@@ -145,6 +145,10 @@ fn whole_files_types_and_validators() {
     assert_eq!(status, 301);
     assert_eq!(field(&head, "location"), Some("/docs/"));
     assert_eq!(site.curl(&[], "/docs/").2, b"docs\n");
+    // Never a redirect to another host (`//docs` would be one).
+    let (status, head, _) = site.curl(&[], "//docs");
+    assert_eq!(status, 301);
+    assert_eq!(field(&head, "location"), Some("/docs/"));
     // No listing unless asked; a symlink inside the root is followed.
     assert_eq!(site.curl(&[], "/empty/").0, 404);
     assert_eq!(site.curl(&[], "/alias.txt").2, pattern(1000));

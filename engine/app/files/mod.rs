@@ -171,7 +171,8 @@ impl ServeDir {
         if found.is_dir {
             if !decoded.trailing_slash {
                 // The directory's own URL ends with `/`, so its relative links resolve.
-                let location = format!("{}/", request.path());
+                // One leading `/`: `//host/dir` would redirect to another site.
+                let location = format!("/{}/", request.path().trim_start_matches('/'));
                 return Response::new(301).with_header("Location", location);
             }
             let index = if relative == "." {
@@ -293,9 +294,9 @@ impl ServeDir {
         };
         match &file.inline {
             Some(bytes) => {
-                let end = usize::try_from(first + len).unwrap_or(usize::MAX);
-                let start = usize::try_from(first).unwrap_or(usize::MAX);
-                head.with_body(bytes.slice(start.min(end)..end.min(bytes.len())))
+                let end = usize::try_from(first + len).map_or(bytes.len(), |e| e.min(bytes.len()));
+                let start = usize::try_from(first).map_or(end, |s| s.min(end));
+                head.with_body(bytes.slice(start..end))
             }
             None => {
                 head.with_file_checked(file.file.clone(), (first, len), (size, file.stamp.modified))
