@@ -2,54 +2,57 @@
 //!
 //! Requests go out on a fixed schedule (`--rate` per second in total) and every latency is
 //! measured from the request's *intended* send time, so a server that stalls cannot hide the
-//! stall by slowing the client down (no coordinated omission).
+//! stall by slowing the client down (no coordinated omission). The generator's own lateness
+//! (send lag: actual send time minus intended) is reported beside every figure, and so is its
+//! CPU time per request, so a reader can tell whether the generator or the server was slow.
 //!
 //! ```text
-//! taskset -c 0 nginx                      # any server on loopback, pinned away from the load
+//! taskset -c 1 nginx                      # any server on loopback, pinned away from the load
 //! curl -i http://127.0.0.1:8089/          # what one request sees
-//! ringpin-load --url http://127.0.0.1:8089/ --rate 20000 --connections 64 --cores 1 --duration 10
+//! ringpin-load --url http://127.0.0.1:8089/ --rate 20000 --connections 64 --cores 0 --duration 10
 //! ```
 //!
 //! # Layout
 //!
-//! One file per stage of a run; only `conn.rs` touches sockets.
+//! One file per stage of a run; only `ring.rs` holds `unsafe`.
 //!
-//! - `main.rs`: the options (`Args`), one pinned glommio executor per core (`run_load`).
+//! - `main.rs`: the options (`Args`), one pinned thread per core (`run_load`).
 //! - `plan.rs`: the command line, checked once, becomes an immutable `Plan` (target address,
 //!   encoded request, rate, cores); a bad option exits with status 2 before any traffic.
-//! - `schedule.rs`: slot `i` of a shard is due at `t0 + phase + i / rate`. Slots due during the
-//!   warmup are sent but not recorded; slots due after the end are never sent.
+//! - `schedule.rs`: a worker's intended send times, constant (`i / rate`) or Poisson, fixed
+//!   before the run. Slots due during the warmup are sent but not recorded.
+//! - `worker.rs`: one thread's loop: send every due slot (one submit per batch), reap every
+//!   completion, wait once until the next due slot; no timer per request.
+//! - `ring.rs`: the thread's io_uring: sends of the fixed request bytes, multishot receives
+//!   into a provided buffer ring, the timed wait.
+//! - `conn.rs`: one keep-alive connection: its socket, the intended times of its requests in
+//!   flight, and the parser that splits its bytes into responses.
 //! - `framing.rs`: `parse_head` and `BodyDecoder`, pure functions over bytes; an incomplete
 //!   response is `Ok(None)` or "not done", never an error.
-//! - `conn.rs`: one keep-alive connection: claim the oldest unclaimed slot, wait until it is due,
-//!   write, read one response, record; reconnect after a failure or a close. Slots due while
-//!   every connection is busy wait for the next free one, and their latency keeps counting
-//!   from the due time.
-//! - `shard.rs`: one executor's share of the connections and of the rate, and its counters.
-//! - `report.rs`: per-shard histograms merged at the end, printed as text or one JSON object.
+//! - `report.rs`: per-thread histograms (HDR) merged at the end, printed as text or JSON.
 
 mod conn;
 mod framing;
 mod plan;
 mod report;
+mod ring;
 mod schedule;
-mod shard;
+mod worker;
 
 use std::process::ExitCode;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::plan::Plan;
 use crate::report::{report_json, report_text, Stats};
-use crate::shard::{run_shard, Shard};
+use crate::schedule::Schedule;
+use crate::worker::{duration_ns, Worker};
 
-/// Time from start-up to the first due slot: executors start and connect meanwhile.
+/// Time from start-up to the first due slot: threads start and connect meanwhile.
 const START_DELAY: Duration = Duration::from_millis(200);
 
-/// Open-loop HTTP/1.1 load generator: constant request rate, latency from intended send time.
+/// Open-loop HTTP/1.1 load generator: a fixed request rate, latency from intended send time.
 #[derive(Parser, Debug)]
 #[command(name = "ringpin-load", version)]
 pub struct Args {
@@ -62,7 +65,7 @@ pub struct Args {
     /// Keep-alive connections in total, split evenly over the cores.
     #[arg(long, short = 'c', default_value_t = 64)]
     connections: usize,
-    /// Cores, taskset syntax (`1`, `0-1,3`); one executor each [default: this process's cores].
+    /// Cores, taskset syntax (`1`, `0-1,3`); one thread each [default: this process's cores].
     #[arg(long)]
     cores: Option<String>,
     /// Seconds recorded, after the warmup.
@@ -71,12 +74,24 @@ pub struct Args {
     /// Seconds of load before recording starts.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// Seconds without progress on a connect, write or read before it counts as a timeout.
+    /// Seconds without progress on a connection with requests outstanding before they count
+    /// as timed out; also how long the run waits for the last responses.
     #[arg(long, default_value_t = 5.0)]
     timeout: f64,
-    /// Microseconds an idle executor busy-polls before it sleeps; trades CPU for send timing.
+    /// Microseconds before each due send that a worker stops sleeping and busy-polls;
+    /// trades CPU for send timing.
     #[arg(long, default_value_t = 0)]
     spin_us: u64,
+    /// Never sleep: every worker polls its ring in a loop and takes its core whole.
+    #[arg(long)]
+    busy_poll: bool,
+    /// How intended send times are spaced: `constant` (every 1/rate) or `poisson`.
+    #[arg(long, default_value = "constant")]
+    arrival: String,
+    /// Most requests in flight on one connection. 1 (the default) never pipelines: a slot
+    /// that finds every connection busy waits, and that wait counts as send lag.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
     /// Request method [default: GET, or POST when --body is given].
     #[arg(long, short = 'm')]
     method: Option<String>,
@@ -91,37 +106,52 @@ pub struct Args {
     json: bool,
 }
 
-/// Starts one pinned executor per core, waits for all, and merges their counters.
+/// Starts one pinned worker thread per core, waits for all, and merges their counters.
 fn run_load(plan: &Plan) -> Result<Stats, String> {
     let t0 = Instant::now() + START_DELAY;
-    let shards = plan.cores.len();
-    let mut handles = Vec::with_capacity(shards);
+    let workers = plan.cores.len();
+    let record_from_ns = duration_ns(plan.warmup);
+    let end_ns = duration_ns(plan.warmup + plan.duration);
+    let mut handles = Vec::with_capacity(workers);
     for (index, &core) in plan.cores.iter().enumerate() {
         let connections =
-            plan.connections / shards + usize::from(index < plan.connections % shards);
+            plan.connections / workers + usize::from(index < plan.connections % workers);
         let rate = plan.rate * connections as f64 / plan.connections as f64;
-        // Staggers the shards' schedules so that together they send evenly spaced requests.
-        let phase = Duration::from_secs_f64(index as f64 / plan.rate);
+        // Staggers the workers' schedules so that together they send evenly spaced requests.
+        let phase_ns = (index as f64 * 1e9 / plan.rate) as u64;
+        let schedule = Schedule::new(
+            plan.arrival,
+            rate,
+            phase_ns,
+            index as u64 + 1,
+            record_from_ns,
+            end_ns,
+        );
         let plan = plan.clone();
-        let mut builder = LocalExecutorBuilder::new(Placement::Fixed(core)).name("ringpin-load");
-        if !plan.spin.is_zero() {
-            builder = builder.spin_before_park(plan.spin);
-        }
-        let handle = builder
-            .spawn(move || async move {
-                let shard = Rc::new(Shard::new(plan, t0, rate, phase));
-                run_shard(shard, connections).await
+        let handle = std::thread::Builder::new()
+            .name(format!("ringpin-load-{core}"))
+            .spawn(move || {
+                if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                    return Err(format!("cannot pin a thread to core {core}"));
+                }
+                ring::tighten_timer_slack();
+                let worker = Worker::new(plan, t0, schedule, connections)
+                    .map_err(|e| format!("cannot set up io_uring on core {core}: {e}"))?;
+                worker
+                    .run()
+                    .map_err(|e| format!("io_uring failed on core {core}: {e}"))
             })
-            .map_err(|e| format!("cannot start an executor on core {core}: {e}"))?;
+            .map_err(|e| format!("cannot start a thread for core {core}: {e}"))?;
         handles.push((core, handle));
     }
     let mut total = Stats::new();
     for (core, handle) in handles {
         let stats = handle
             .join()
-            .map_err(|e| format!("executor on core {core} failed: {e}"))?;
+            .map_err(|_| format!("the thread on core {core} panicked"))??;
         total.merge(&stats)?;
     }
+    total.threads = workers;
     Ok(total)
 }
 
@@ -160,6 +190,7 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
 
     use super::*;
+    use crate::conn::Failure;
 
     /// Answers every request on one connection in turn with a length-framed 200, a chunked 200,
     /// a 404, and every fifth response with `Connection: close`.
@@ -190,8 +221,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn runs_a_short_load_against_a_loopback_server() {
+    /// Starts `serve` on port 0 and runs ringpin-load at 2,000 req/s on it for 0.5 s with
+    /// `extra` options.
+    fn short_load(extra: &[&str]) -> (Plan, Stats) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         std::thread::spawn(move || {
@@ -200,7 +232,7 @@ mod tests {
             }
         });
         let core = core_affinity::get_core_ids().unwrap()[0].id.to_string();
-        let args = Args::try_parse_from([
+        let mut args = vec![
             "ringpin-load",
             "--url",
             &url,
@@ -216,11 +248,14 @@ mod tests {
             "0.1",
             "--timeout",
             "2",
-        ])
-        .unwrap();
-        let plan = Plan::from_args(args).unwrap();
+        ];
+        args.extend_from_slice(extra);
+        let plan = Plan::from_args(Args::try_parse_from(args).unwrap()).unwrap();
         let stats = run_load(&plan).unwrap();
-        assert_eq!(stats.scheduled, 1000);
+        (plan, stats)
+    }
+
+    fn assert_all_answered(stats: &Stats) {
         assert_eq!(stats.sent, stats.scheduled);
         assert_eq!(
             stats.completed, stats.scheduled,
@@ -228,13 +263,49 @@ mod tests {
             stats.errors
         );
         assert_eq!(stats.error_count(), 0);
+        // Every third response is a 404.
+        let third = stats.scheduled / 3;
         assert!(
-            stats.non_2xx > 100 && stats.non_2xx < 400,
-            "non-2xx {}",
-            stats.non_2xx
+            stats.non_2xx > third / 2 && stats.non_2xx < third * 2,
+            "non-2xx {} of {}",
+            stats.non_2xx,
+            stats.scheduled
         );
+        assert!(stats.cpu_ns > 0 && stats.requests >= stats.sent);
+    }
+
+    #[test]
+    fn runs_a_short_load_against_a_loopback_server() {
+        let (plan, stats) = short_load(&[]);
+        assert_eq!(stats.scheduled, 1000);
+        assert_all_answered(&stats);
         let json = report_json(&plan, &stats);
         assert_eq!(json["completed"], 1000);
         assert!(json["latency_us"]["p99"].as_f64().is_some());
+        assert!(json["send_lag_us"]["p99"].as_f64().is_some());
+        assert!(json["generator"]["cpu_ns_per_request"].as_f64().unwrap() > 0.0);
+        assert!(report_text(&plan, &stats).contains("generator CPU"));
+    }
+
+    #[test]
+    fn poisson_arrivals_with_pipelining_and_a_busy_poll_are_answered_too() {
+        let (_, stats) = short_load(&["--arrival", "poisson", "--pipeline", "4", "--busy-poll"]);
+        // 1,000 expected; a Poisson count's standard deviation is ~32.
+        assert!(
+            (850..1150).contains(&stats.scheduled),
+            "{}",
+            stats.scheduled
+        );
+        // Requests pipelined behind a `Connection: close` answer are lost, and counted so.
+        let closed = stats.errors[Failure::Closed as usize];
+        assert_eq!(stats.sent, stats.scheduled);
+        assert_eq!(
+            stats.completed + closed,
+            stats.scheduled,
+            "{:?}",
+            stats.errors
+        );
+        assert_eq!(stats.error_count(), closed);
+        assert!(stats.completed > stats.scheduled / 2);
     }
 }

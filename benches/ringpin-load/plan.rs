@@ -3,7 +3,11 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::schedule::Arrival;
 use crate::Args;
+
+/// Most requests `--pipeline` lets one connection carry at once.
+const MAX_PIPELINE: usize = 64;
 
 /// Highest core id accepted in `--cores`: the kernel's `CPU_SETSIZE` is 1024.
 const MAX_CORE_ID: usize = 1023;
@@ -22,8 +26,13 @@ pub struct Plan {
     pub warmup: Duration,
     pub duration: Duration,
     pub timeout: Duration,
-    /// How long an idle executor busy-polls before it sleeps.
+    /// How long before a due send the worker stops sleeping and busy-polls.
     pub spin: Duration,
+    /// Never sleep: poll the ring in a loop (a whole core per worker).
+    pub busy_poll: bool,
+    pub arrival: Arrival,
+    /// Most requests in flight on one connection (1: no pipelining).
+    pub pipeline: usize,
 }
 
 impl Plan {
@@ -62,6 +71,17 @@ impl Plan {
                 cores.len()
             ));
         }
+        if !(1..=MAX_PIPELINE).contains(&args.pipeline) {
+            return Err(format!(
+                "--pipeline {} must be between 1 and {MAX_PIPELINE}",
+                args.pipeline
+            ));
+        }
+        let arrival = match args.arrival.as_str() {
+            "constant" => Arrival::Constant,
+            "poisson" => Arrival::Poisson,
+            other => return Err(format!("--arrival {other:?}: expected constant or poisson")),
+        };
         let target = parse_url(&args.url)?;
         let addr = (target.host.as_str(), target.port)
             .to_socket_addrs()
@@ -93,6 +113,9 @@ impl Plan {
             duration,
             timeout,
             spin: Duration::from_micros(args.spin_us),
+            busy_poll: args.busy_poll,
+            arrival,
+            pipeline: args.pipeline,
         })
     }
 

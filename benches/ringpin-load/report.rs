@@ -4,6 +4,7 @@ use hdrhistogram::Histogram;
 
 use crate::conn::Failure;
 use crate::plan::Plan;
+use crate::schedule::Arrival;
 
 /// Highest value the histograms track, in ns (one hour); longer latencies saturate to it.
 pub const MAX_TRACKED_NS: u64 = 3_600_000_000_000;
@@ -29,6 +30,14 @@ pub struct Stats {
     /// Recorded slots that got a complete response, whatever its status.
     pub completed: u64,
     pub non_2xx: u64,
+    /// Recorded slots that came due while every connection was busy, so waited for one.
+    pub blocked: u64,
+    /// Requests written, warmup included: what `cpu_ns` is divided by.
+    pub requests: u64,
+    /// CPU time of the worker threads over the whole run (schedstat), in ns.
+    pub cpu_ns: u64,
+    /// Worker threads merged here.
+    pub threads: usize,
     /// Failures of recorded slots, plus connect failures after the warmup; by `Failure`.
     pub errors: [u64; Failure::ALL.len()],
 }
@@ -48,6 +57,10 @@ impl Stats {
             sent_in_window: 0,
             completed: 0,
             non_2xx: 0,
+            blocked: 0,
+            requests: 0,
+            cpu_ns: 0,
+            threads: 1,
             errors: [0; Failure::ALL.len()],
         }
     }
@@ -62,6 +75,9 @@ impl Stats {
         self.sent_in_window += other.sent_in_window;
         self.completed += other.completed;
         self.non_2xx += other.non_2xx;
+        self.blocked += other.blocked;
+        self.requests += other.requests;
+        self.cpu_ns += other.cpu_ns;
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
         }
@@ -70,6 +86,11 @@ impl Stats {
 
     pub fn error_count(&self) -> u64 {
         self.errors.iter().sum()
+    }
+
+    /// The generator's own CPU time per request written, in ns.
+    pub fn cpu_ns_per_request(&self) -> f64 {
+        self.cpu_ns as f64 / self.requests.max(1) as f64
     }
 }
 
@@ -136,10 +157,21 @@ pub fn report_text(plan: &Plan, stats: &Stats) -> String {
     }
     let lag = &stats.send_lag_ns;
     text.push_str(&format!(
-        "send lag behind schedule, us: p50 {:.1}  p99 {:.1}  max {:.1}\n",
+        "send lag behind schedule, us: p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  \
+         (blocked on a busy connection: {})\n",
         micros(lag.value_at_quantile(0.5)),
         micros(lag.value_at_quantile(0.99)),
+        micros(lag.value_at_quantile(0.999)),
         micros(lag.max()),
+        stats.blocked,
+    ));
+    text.push_str(&format!(
+        "generator CPU: {:.0} ns per request ({} requests, {:.3} s on {} thread(s){})\n",
+        stats.cpu_ns_per_request(),
+        stats.requests,
+        stats.cpu_ns as f64 / 1e9,
+        stats.threads,
+        if plan.busy_poll { ", busy-polling" } else { "" },
     ));
     text
 }
@@ -190,10 +222,26 @@ pub fn report_json(plan: &Plan, stats: &Stats) -> serde_json::Value {
         "error_kinds": error_kinds,
         "latency_us": latency,
         "ok_latency_us": ok_latency,
+        "blocked": stats.blocked,
         "send_lag_us": {
             "p50": micros(lag.value_at_quantile(0.5)),
+            "p90": micros(lag.value_at_quantile(0.9)),
             "p99": micros(lag.value_at_quantile(0.99)),
+            "p99_9": micros(lag.value_at_quantile(0.999)),
             "max": micros(lag.max()),
+        },
+        "generator": {
+            "threads": stats.threads,
+            "cpu_ns": stats.cpu_ns,
+            "requests": stats.requests,
+            "cpu_ns_per_request": stats.cpu_ns_per_request().round(),
+            "arrival": match plan.arrival {
+                Arrival::Constant => "constant",
+                Arrival::Poisson => "poisson",
+            },
+            "pipeline": plan.pipeline,
+            "busy_poll": plan.busy_poll,
+            "spin_us": plan.spin.as_micros() as u64,
         },
     })
 }
