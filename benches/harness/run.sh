@@ -22,9 +22,11 @@
 #                 or a closed connection
 #   idle          ringpin-bench idle: 10,000 keep-alive connections, one      KiB of VmRSS
 #                 request each, held while the server's VmRSS is read          per connection
-# Phase 2: the best median closed-loop req/s of any server on each route is that route's
-# peak; every server then gets ringpin-load at the same fixed fractions of it (open loop,
-# 64 connections, latency from the intended send time): p50/p99/p99.9.
+# Phase 2, latency against load: each server's own median closed-loop req/s on a route is
+# its peak there; it then gets ringpin-load (open loop, 64 connections, latency from the
+# intended send time) at fractions of that peak (default 10/25/50/75/90 %) and at fixed
+# rates, the same for every server (default 10k and 30k req/s): p50/p99/p99.9, and the
+# generator's send lag p99 beside each (a point gets a verdict only under 100 µs).
 # Server CPU is the sum of field 1 of /proc/PID/task/*/schedstat (nginx: its worker).
 # Every run is one JSON line in OUT/runs.jsonl; `ringpin-bench report` takes the medians and
 # writes OUT/report.md (the table) and OUT/latency.svg (the plot).
@@ -45,14 +47,18 @@
 # figure -- after writing the report.
 #
 # Options (or the environment variable in brackets):
-#   --quick            REPS=1, DURATION=2, WARMUP=1, SERVERS=ringpin,glommio-bare,nginx
+#   --quick            REPS=1, DURATION=2, WARMUP=1, SERVERS=ringpin,glommio-bare,nginx,
+#                      FRACTIONS=0.1,0.5,0.9, RATES=10000
 #   --out DIR          results directory [OUT, default target/bench/full or target/bench/quick]
 #   --reps N           repetitions [REPS, default 3]
 #   --duration S       seconds per measured run [DURATION, default 10]
 #   --warmup S         ringpin-load's unrecorded warmup, seconds [WARMUP, default 1]
 #   --servers LIST     comma-separated, from: ringpin glommio-bare monoio-bare uring-bare actix
 #                      hyper axum may-minihttp go nginx [SERVERS, default all]
-#   --fractions LIST   open-loop rates as fractions of the best peak [FRACTIONS, default 0.25,0.5]
+#   --fractions LIST   open-loop rates as fractions of each server's own peak
+#                      [FRACTIONS, default 0.1,0.25,0.5,0.75,0.9]
+#   --rates LIST       open-loop fixed rates, req/s, the same for every server
+#                      [RATES, default 10000,30000; empty for none]
 #   --idle N           idle connections [IDLE_CONNECTIONS, default 10000]
 #   --skip-build       use the binaries already built
 #   --report-only      rewrite OUT/report.md and OUT/latency.svg from OUT/runs.jsonl
@@ -82,7 +88,8 @@ REPS="${REPS:-}"
 DURATION="${DURATION:-}"
 WARMUP="${WARMUP:-}"
 SERVERS="${SERVERS:-}"
-FRACTIONS="${FRACTIONS:-0.25,0.5}"
+FRACTIONS="${FRACTIONS:-}"
+RATES="${RATES-unset}"
 IDLE_CONNECTIONS="${IDLE_CONNECTIONS:-10000}"
 OUT="${OUT:-}"
 
@@ -95,6 +102,7 @@ while (($#)); do
         --warmup) WARMUP="$2"; shift 2 ;;
         --servers) SERVERS="$2"; shift 2 ;;
         --fractions) FRACTIONS="$2"; shift 2 ;;
+        --rates) RATES="$2"; shift 2 ;;
         --idle) IDLE_CONNECTIONS="$2"; shift 2 ;;
         --skip-build) SKIP_BUILD=1; shift ;;
         --report-only) REPORT_ONLY=1; shift ;;
@@ -105,13 +113,24 @@ done
 if [[ "$MODE" == quick ]]; then
     REPS="${REPS:-1}" DURATION="${DURATION:-2}" WARMUP="${WARMUP:-1}"
     SERVERS="${SERVERS:-ringpin,glommio-bare,nginx}"
+    FRACTIONS="${FRACTIONS:-0.1,0.5,0.9}"
+    [[ "$RATES" != unset ]] || RATES=10000
 else
     REPS="${REPS:-3}" DURATION="${DURATION:-10}" WARMUP="${WARMUP:-1}"
     SERVERS="${SERVERS:-$ALL_SERVERS}"
+    FRACTIONS="${FRACTIONS:-0.1,0.25,0.5,0.75,0.9}"
+    [[ "$RATES" != unset ]] || RATES=10000,30000
 fi
 OUT="${OUT:-$ROOT/target/bench/$MODE}"
 IFS=, read -r -a SERVER_LIST <<<"$SERVERS"
 IFS=, read -r -a FRACTION_LIST <<<"$FRACTIONS"
+IFS=, read -r -a RATE_LIST <<<"$RATES"
+for fraction in "${FRACTION_LIST[@]}"; do
+    [[ "$fraction" =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] || { echo "run.sh: --fractions takes numbers in (0, 1], not $fraction" >&2; exit 2; }
+done
+for rate in "${RATE_LIST[@]}"; do
+    [[ "$rate" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rates takes whole req/s, not $rate" >&2; exit 2; }
+done
 positive_int --reps "$REPS"
 positive_int --duration "$DURATION"
 for server in "${SERVER_LIST[@]}"; do
@@ -357,17 +376,20 @@ sequential_run() {
     log "rep $rep $name $route 1-conn sequential: $result"
 }
 
+# open_run REP NAME ROUTE FRACTION RATE TAG: one ringpin-load run at RATE req/s (FRACTION of
+# NAME's own peak, or `null` for a fixed rate), one line in runs.jsonl.
 open_run() {
     local rep="$1" name="$2" route="$3" fraction="$4" rate="$5" tag="$6" load cpu_before cpu_after wall_before wall_after
-    local jiffies_before jiffies_after others
+    local jiffies_before jiffies_after others point
+    if [[ "$fraction" == null ]]; then point="rate$rate"; else point="$fraction"; fi
     load="$(loadavg)"
     jiffies_before="$(cpu_jiffies "$SERVER_CPU")"
     cpu_before="$(cpu_ns "$MEASURE_PID")"
     wall_before="$(date +%s%N)"
     taskset -c "$CLIENT_CPU" "$LOAD_BIN" --url "$URL" --rate "$rate" --connections "$CONNECTIONS" \
         --duration "$DURATION" --warmup "$WARMUP" --cores "$CLIENT_CPU" --json \
-        >"$RAW/$tag.open-$fraction.json" 2>"$RAW/$tag.open-$fraction.err" ||
-        die_generator "$RAW/$tag.open-$fraction.err" "ringpin-load failed on $name at $rate req/s"
+        >"$RAW/$tag.open-$point.json" 2>"$RAW/$tag.open-$point.err" ||
+        die_generator "$RAW/$tag.open-$point.err" "ringpin-load failed on $name at $rate req/s"
     wall_after="$(date +%s%N)"
     cpu_after="$(cpu_ns "$MEASURE_PID")"
     jiffies_after="$(cpu_jiffies "$SERVER_CPU")"
@@ -376,8 +398,8 @@ open_run() {
     others="$(others_pct $jiffies_before $jiffies_after $((cpu_after - cpu_before)) $((wall_after - wall_before)))"
     printf '{"kind":"open","rep":%d,"server":"%s","route":"%s","fraction":%s,"rate":%s,"cpu_ns":%d,"wall_ns":%d,"load":%s,"others_pct":%s,"result":%s}\n' \
         "$rep" "$name" "$route" "$fraction" "$rate" $((cpu_after - cpu_before)) \
-        $((wall_after - wall_before)) "$load" "$others" "$(tr -d '\n' <"$RAW/$tag.open-$fraction.json")" >>"$RUNS"
-    log "rep $rep $name $route open $fraction ($rate req/s): $(grep -o '"latency_us":{[^}]*}' "$RAW/$tag.open-$fraction.json")"
+        $((wall_after - wall_before)) "$load" "$others" "$(tr -d '\n' <"$RAW/$tag.open-$point.json")" >>"$RUNS"
+    log "rep $rep $name $route open $point ($rate req/s): $(grep -o '"latency_us":{[^}]*}' "$RAW/$tag.open-$point.json"), send lag $(grep -o '"send_lag_us":{[^}]*}' "$RAW/$tag.open-$point.json")"
 }
 
 # The servers in repetition REP's order: the list rotated by REP-1.
@@ -404,7 +426,7 @@ write_header() {
         echo "Each server alone on CPU $SERVER_CPU (\`taskset -c $SERVER_CPU\`, one worker thread), the generator on CPU $CLIENT_CPU;" \
             "$REPS repetition(s), ${DURATION} s per run (open loop: after ${WARMUP} s of warmup). ringpin runs as users get it:" \
             "\`examples/hello --cores $SERVER_CPU\` (load shedding off, the example's default)${HELLO_SOURCE:+, built at $HELLO_SOURCE}. Generators: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), ringpin-load from $LOAD_SOURCE."
-        echo "Command: \`benches/run.sh compare$([[ $MODE == quick ]] && echo ' --quick') --servers $SERVERS --reps $REPS --duration $DURATION\`."
+        echo "Command: \`benches/run.sh compare$([[ $MODE == quick ]] && echo ' --quick') --servers $SERVERS --reps $REPS --duration $DURATION --fractions $FRACTIONS --rates $RATES\`."
         echo
     } >"$OUT/header.md"
 }
@@ -416,7 +438,7 @@ report() {
     local status=0 expect=() routes
     if [[ "${1:-}" == expect ]]; then
         routes="$(IFS=,; echo "${ROUTES[*]}")"
-        expect=(--servers "$SERVERS" --routes "$routes" --fractions "$FRACTIONS")
+        expect=(--servers "$SERVERS" --routes "$routes" --fractions "$FRACTIONS" --rates "$RATES")
     fi
     "$BENCH" report --runs "$RUNS" --out-dir "$OUT" "${expect[@]}" || status=$?
     cat "$OUT/header.md" "$OUT/results.md" >"$OUT/report.md"
@@ -448,7 +470,7 @@ main() {
     snapshot_binaries
     : >"$RUNS"
     write_header
-    local started=$SECONDS rep route name tag fraction peak best rate
+    local started=$SECONDS rep route name tag fraction
     log "$MODE mode: ${SERVER_LIST[*]}; $REPS rep(s) of ${DURATION} s runs; load $(cut -d' ' -f1-3 /proc/loadavg); ports from $PORT_RANGE; output in $OUT"
     for ((rep = 1; rep <= REPS; rep++)); do
         for route in "${ROUTES[@]}"; do
@@ -467,20 +489,22 @@ main() {
             done < <(rotated "$rep")
         done
     done
-    declare -A PEAK
-    for route in "${ROUTES[@]}"; do
-        read -r peak best < <("$BENCH" peak --runs "$RUNS" --route "$route")
-        PEAK[$route]="$peak"
-        log "peak on $route: $peak req/s ($best)"
-    done
     for ((rep = 1; rep <= REPS; rep++)); do
         for route in "${ROUTES[@]}"; do
             while read -r name; do
+                local peak rate
+                read -r peak _ < <("$BENCH" peak --runs "$RUNS" --route "$route" --server "$name") ||
+                    die "no closed-loop peak for $name on $route"
                 tag="$(run_tag "$rep" "$name" "$route")"
+                log "$name's own peak on $route: $peak req/s"
                 start_server "$name" "$route" "$RAW/$tag.open.server.log"
                 for fraction in "${FRACTION_LIST[@]}"; do
-                    rate="$(awk -v p="${PEAK[$route]}" -v f="$fraction" 'BEGIN { printf "%.0f", p * f }')"
+                    rate="$(awk -v p="$peak" -v f="$fraction" 'BEGIN { printf "%.0f", p * f }')"
                     open_run "$rep" "$name" "$route" "$fraction" "$rate" "$tag"
+                    sleep 0.5
+                done
+                for rate in "${RATE_LIST[@]}"; do
+                    open_run "$rep" "$name" "$route" null "$rate" "$tag"
                     sleep 0.5
                 done
                 stop_server

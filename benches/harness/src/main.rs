@@ -3,16 +3,16 @@
 //! ```text
 //! ringpin-bench idle       --addr 127.0.0.1:18080 --path / --connections 10000 --pid 1234
 //! ringpin-bench sequential --addr 127.0.0.1:18080 --path / --requests 2000 --pause-us 1000
-//! ringpin-bench peak       --runs out/runs.jsonl --route /
-//! ringpin-bench report     --runs out/runs.jsonl --out-dir out --servers ringpin,nginx --routes /,/json --fractions 0.25,0.5
+//! ringpin-bench peak       --runs out/runs.jsonl --route / [--server nginx]
+//! ringpin-bench report     --runs out/runs.jsonl --out-dir out --servers ringpin,nginx --routes /,/json --fractions 0.25,0.5 --rates 10000
 //! ```
 //!
 //! Layout: `idle` opens and holds idle keep-alive connections and reads the server's memory
 //! (idle.rs); `sequential` times one keep-alive connection's requests, one at a time with a
 //! pause between, so that each finds the server idle (sequential.rs); both read answers with
 //! the Content-Length parser in response.rs; `runs` reads the runs file that run.sh appends
-//! to and takes medians (runs.rs); `report` writes the markdown table (report.rs) and the
-//! latency-percentile plot (plot.rs).
+//! to and takes medians (runs.rs); `report` writes the markdown tables (report.rs) and the
+//! latency-against-load plot (plot.rs).
 
 mod idle;
 mod plot;
@@ -34,11 +34,12 @@ const USAGE: &str = "usage:
       PAUSE-US after the previous answer, stopping at DEADLINE-S; print the round trips'
       p50, p99 and max in µs as one JSON line; exit 1 on a non-2xx answer or a closed
       connection
-  ringpin-bench peak --runs FILE --route ROUTE
-      print the best median closed-loop req/s on ROUTE over all servers, and that server
-  ringpin-bench report --runs FILE --out-dir DIR [--servers a,b] [--routes /,/json] [--fractions 0.25,0.5]
+  ringpin-bench peak --runs FILE --route ROUTE [--server NAME]
+      print NAME's median closed-loop req/s on ROUTE (its own peak) and NAME; without
+      --server, the best over all servers, and that server
+  ringpin-bench report --runs FILE --out-dir DIR [--servers a,b] [--routes /,/json] [--fractions 0.25,0.5] [--rates 10000]
       write DIR/results.md and DIR/latency.svg; exit 1 if a run failed a check, a row of
-      the table lacks a figure, or a listed server, route or fraction has no runs";
+      the table lacks a figure, or a listed server, route, fraction or rate has no runs";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -106,6 +107,14 @@ fn list(flags: &HashMap<String, String>, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A comma-separated flag's items as numbers.
+fn numbers(flags: &HashMap<String, String>, name: &str) -> Result<Vec<f64>, String> {
+    list(flags, name)
+        .iter()
+        .map(|item| item.parse().map_err(|e| format!("--{name} {item}: {e}")))
+        .collect()
+}
+
 fn parsed<T: std::str::FromStr>(
     flags: &HashMap<String, String>,
     name: &str,
@@ -161,8 +170,12 @@ fn run_sequential(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
 fn run_peak(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
     let runs = runs::load(&PathBuf::from(required(flags, "runs")?))?;
     let route = required(flags, "route")?;
-    let (server, rps) = runs::best_peak(&runs, route)
-        .ok_or_else(|| format!("no closed-loop run on {route} to take a peak from"))?;
+    let peak = match flags.get("server") {
+        Some(server) => runs::own_peak(&runs, server, route).map(|rps| (server.clone(), rps)),
+        None => runs::best_peak(&runs, route),
+    };
+    let (server, rps) =
+        peak.ok_or_else(|| format!("no closed-loop run on {route} to take a peak from"))?;
     println!("{:.0} {server}", rps);
     Ok(ExitCode::SUCCESS)
 }
@@ -179,10 +192,11 @@ fn run_report(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
     let expected = report::Expected {
         servers: list(flags, "servers"),
         routes: list(flags, "routes"),
-        fractions: list(flags, "fractions")
-            .iter()
-            .map(|f| f.parse().map_err(|e| format!("--fractions {f}: {e}")))
-            .collect::<Result<_, String>>()?,
+        points: numbers(flags, "fractions")?
+            .into_iter()
+            .map(runs::Point::Fraction)
+            .chain(numbers(flags, "rates")?.into_iter().map(runs::Point::Fixed))
+            .collect(),
     };
     let failures = report::failures(&summary, &runs, &expected);
     for failure in &failures {

@@ -2,10 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::runs::{median, others_pct, OpenCell, Row, Run, Summary};
-
-/// A p99 send lag above this, in µs, means the generator, not only the server, fell behind.
-const GENERATOR_LAG_US: f64 = 1000.0;
+use crate::runs::{median, others_pct, OpenCell, Point, Row, Run, Summary, VERDICT_LAG_US};
 
 pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
     let mut md = String::new();
@@ -26,12 +23,12 @@ pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
              own CPU time; the kernel's loopback work not charged to the server is in it).\n"
         );
     }
-    md.push_str(&table_header(summary));
+    md.push_str(&table_header());
     for row in &summary.rows {
         md.push_str(&table_row(row));
     }
     md.push('\n');
-    md.push_str(&open_loop_rates(summary));
+    md.push_str(&latency_table(summary));
     md.push_str(
         "\n- **req/s**: wrk, 64 keep-alive connections, one request in flight on each. \
          **CPU ns/req**: the server's CPU time (all its threads, from schedstat) over the \
@@ -57,15 +54,23 @@ pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
         sequential.map_or(0.0, |s| s.deadline_s),
         sequential.map_or(0, |s| s.warmup),
     );
+    let _ = writeln!(
+        md,
+        "- **Latency against load**: ringpin-load, open loop (64 connections, one request in \
+         flight on each), at fractions of each server's *own* closed-loop peak (so every \
+         server is compared at the same utilisation) and at fixed rates (the same offered \
+         load for every server). Each cell: the rate asked for, then p50 / p99 / p99.9 \
+         latency in µs from each request's intended send time to the kernel's receive stamp \
+         of its response, then the generator's own send lag p99 in µs. A cell in \
+         parentheses with ‡ has **no verdict**: the generator's send lag p99 was {VERDICT_LAG_US:.0} µs \
+         or more (its core was busy, or every connection was waiting on the server), so the \
+         figures are not the server's alone. † the rate is above this server's own peak, so \
+         it is overloaded and the figures are queueing time. * ringpin-load did not hold \
+         the rate (achieved < 98 %), or some requests failed or got a non-2xx answer (see \
+         the runs)."
+    );
     md.push_str(
-        "- **p50 / p99 / p99.9**: ringpin-load, open loop at a fixed rate, latency from each \
-         request's intended send time, in µs. † the rate is above this server's own \
-         closed-loop peak, so it is overloaded and the figures are queueing time. \
-         ‡ requests went out late (p99 send lag above 1 ms): either the generator's core was \
-         busy, or every connection was waiting on the server (a server that stalls shows this \
-         way too), so part of the latency may be the generator's. * ringpin-load did not hold the rate (achieved < 98 %), or some requests failed \
-         or got a non-2xx answer (see the runs).\n\
-         - **idle KiB/conn**: growth of the server's VmRSS over ",
+        "- **idle KiB/conn**: growth of the server's VmRSS over ",
     );
     let idle = runs.iter().find_map(|run| match run {
         Run::Idle(i) => Some(i.idle.requested),
@@ -76,25 +81,17 @@ pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
         " idle keep-alive connections (one request each), divided by the connections its \
          descriptor table grew by; kernel socket memory is not in it.\n\n",
     );
-    let _ = writeln!(md, "![latency percentiles]({plot_file})\n");
+    let _ = writeln!(md, "![latency against offered load]({plot_file})\n");
     md.push_str(&all_runs(runs));
     md
 }
 
-fn table_header(summary: &Summary) -> String {
+fn table_header() -> String {
     let mut header = String::from(
         "| server | route | req/s | CPU ns/req | pipelined resp/s | pipelined CPU ns/resp \
          | 1-conn sequential p50 / p99 (µs) |",
     );
     let mut rule = String::from("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    for fraction in &summary.fractions {
-        let _ = write!(
-            header,
-            " p50 / p99 / p99.9 µs at {:.0} % |",
-            fraction * 100.0
-        );
-        rule.push_str(" ---: |");
-    }
     header.push_str(" idle KiB/conn |\n");
     rule.push_str(" ---: |\n");
     header + &rule
@@ -114,9 +111,6 @@ fn table_row(row: &Row) -> String {
         or_dash(row.pipelined_rps.map(thousands)),
         or_dash(row.pipelined_cpu_ns.map(thousands)),
     );
-    for cell in &row.open {
-        let _ = write!(line, " {} |", or_dash(cell.as_ref().map(open_cell)));
-    }
     let idle = match (row.idle_kib_per_connection, row.idle_held) {
         (Some(kib), Some((held, requested))) if held * 100 >= requested * 99 => format!("{kib:.1}"),
         (Some(kib), Some((held, _))) => format!("{kib:.1} (held {held})"),
@@ -127,17 +121,21 @@ fn table_row(row: &Row) -> String {
 }
 
 fn open_cell(cell: &OpenCell) -> String {
-    let mut text = format!(
+    let figures = format!(
         "{} / {} / {}",
         micros(cell.latency.p50),
         micros(cell.latency.p99),
         micros(cell.latency.p99_9)
     );
+    let mut text = format!("{}: ", thousands(cell.rate));
+    if cell.has_verdict() {
+        text.push_str(&figures);
+    } else {
+        let _ = write!(text, "({figures}) ‡");
+    }
+    let _ = write!(text, " · lag {}", micros(cell.send_lag_p99));
     if cell.over_peak {
         text.push_str(" †");
-    }
-    if cell.send_lag_p99 > GENERATOR_LAG_US {
-        text.push_str(" ‡");
     }
     if cell.achieved < 0.98 || cell.errors > 0 || cell.non_2xx > 0 {
         text.push_str(" *");
@@ -145,23 +143,42 @@ fn open_cell(cell: &OpenCell) -> String {
     text
 }
 
-fn open_loop_rates(summary: &Summary) -> String {
-    let mut text = String::from("Open-loop rates (the same for every server):");
-    for route in &summary.routes {
-        for &fraction in &summary.fractions {
-            if let Some(rate) = summary.rate(route, fraction) {
-                let _ = write!(
-                    text,
-                    " `{route}` at {:.0} % = {} req/s;",
-                    fraction * 100.0,
-                    thousands(rate)
-                );
-            }
-        }
+/// One row per server and route, one column per load point.
+fn latency_table(summary: &Summary) -> String {
+    if summary.points.is_empty() {
+        return String::new();
     }
-    text.pop();
-    text.push_str(".\n");
-    text
+    let mut md = String::from("Latency against load (req/s: p50 / p99 / p99.9 µs · send lag p99 µs):\n\n| server | route |");
+    let mut rule = String::from("| --- | --- |");
+    for point in &summary.points {
+        let _ = write!(md, " {} |", point.label());
+        rule.push_str(" ---: |");
+    }
+    md.push('\n');
+    md.push_str(&rule);
+    md.push('\n');
+    for row in &summary.rows {
+        let _ = write!(md, "| {} | `{}` |", row.server, row.route);
+        for cell in &row.open {
+            let _ = write!(md, " {} |", or_dash(cell.as_ref().map(open_cell)));
+        }
+        md.push('\n');
+    }
+    let ratios: Vec<f64> = summary
+        .rows
+        .iter()
+        .flat_map(|row| row.open.iter().flatten())
+        .filter_map(|cell| cell.cpu_ratio)
+        .collect();
+    if let Some(typical) = median(ratios.clone()) {
+        let worst = ratios.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            md,
+            "\nThe generator's CPU time per request was a median {typical:.2}× the server's over \
+             the same runs (at most {worst:.2}×; both from schedstat, warmup included)."
+        );
+    }
+    md
 }
 
 fn all_runs(runs: &[Run]) -> String {
@@ -196,10 +213,14 @@ fn all_runs(runs: &[Run]) -> String {
             }
             Run::Open(o) => {
                 let l = &o.result.latency_us;
+                let generator = o.result.generator.map_or_else(
+                    || "–".into(),
+                    |g| format!("{} ns/req", thousands(g.cpu_ns_per_request)),
+                );
                 format!(
-                    "| {} | open {:.0} % | {} | `{}` | {} req/s asked, {} achieved; µs p50 {} p90 {} p99 {} p99.9 {} p99.99 {}; send lag p99 {} | {:.0} % of a core | non-2xx {}, errors {} | {:.2} | {} |",
+                    "| {} | open, {} | {} | `{}` | {} req/s asked, {} achieved; µs p50 {} p90 {} p99 {} p99.9 {} p99.99 {}; send lag p99 {}; generator CPU {generator} | {:.0} % of a core | non-2xx {}, errors {} | {:.2} | {} |",
                     o.rep,
-                    o.fraction * 100.0,
+                    Point::of(o).label(),
                     o.server,
                     o.route,
                     thousands(o.rate),
@@ -264,7 +285,7 @@ fn all_runs(runs: &[Run]) -> String {
 pub struct Expected {
     pub servers: Vec<String>,
     pub routes: Vec<String>,
-    pub fractions: Vec<f64>,
+    pub points: Vec<Point>,
 }
 
 /// What makes the run fail: a wrong answer, a run with no answers, an idle run that could
@@ -283,9 +304,9 @@ pub fn failures(summary: &Summary, runs: &[Run], expected: &Expected) -> Vec<Str
     if runs.is_empty() {
         failures.push("no runs at all".to_string());
     }
-    for fraction in &expected.fractions {
-        if !summary.fractions.contains(fraction) {
-            failures.push(format!("no open-loop run at {:.0} %", fraction * 100.0));
+    for point in &expected.points {
+        if !summary.points.contains(point) {
+            failures.push(format!("no open-loop run at {}", point.label()));
         }
     }
     let mut routes = summary.routes.clone();
@@ -308,7 +329,7 @@ pub fn failures(summary: &Summary, runs: &[Run], expected: &Expected) -> Vec<Str
         }
     }
     for row in &summary.rows {
-        let missing = row.missing(&summary.fractions);
+        let missing = row.missing(&summary.points);
         if !missing.is_empty() {
             failures.push(format!(
                 "{} {}: no figure for {}",
@@ -415,7 +436,7 @@ pub fn thousands(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::{failures, render, Expected};
-    use crate::runs::{summarize, Run};
+    use crate::runs::{summarize, Point, Run};
 
     const CLOSED: &str = r#"{"kind":"closed","rep":1,"server":"ringpin","route":"/","responses":1000,"rps":500.0,"cpu_ns":15000000,"non_2xx":0,"errors":0,"load":0.5,"others_pct":1.0}"#;
     const PIPELINED: &str = r#"{"kind":"pipelined","rep":1,"server":"ringpin","route":"/","responses":9000,"rps":4500.0,"cpu_ns":18000000,"non_2xx":0,"errors":0,"load":0.5,"others_pct":1.0}"#;
@@ -434,7 +455,7 @@ mod tests {
         let expected = Expected {
             servers: servers.iter().map(|s| s.to_string()).collect(),
             routes: vec!["/".into()],
-            fractions: vec![0.25],
+            points: vec![Point::Fraction(0.25)],
         };
         failures(&summarize(&runs), &runs, &expected)
     }
@@ -456,7 +477,7 @@ mod tests {
             ),
             (
                 &[CLOSED, PIPELINED, IDLE, SEQUENTIAL],
-                "no open-loop run at 25 %",
+                "no open-loop run at 25 % of own peak",
             ),
             (
                 &[CLOSED, PIPELINED, OPEN, SEQUENTIAL],
@@ -494,7 +515,10 @@ mod tests {
         let mut lines = vec![CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL];
         lines.extend(nginx.iter().map(String::as_str));
         let failures = check(&lines, &["ringpin", "nginx"]);
-        assert_eq!(failures, ["nginx /: no figure for open loop at 25 %"]);
+        assert_eq!(
+            failures,
+            ["nginx /: no figure for open loop at 25 % of own peak"]
+        );
     }
 
     #[test]
@@ -547,5 +571,65 @@ mod tests {
             markdown.contains("| 2 | 1-conn sequential | ringpin | `/` | 2000 of 2000 round trips in 2.3 s, 1000 µs apart; µs p50 16,100 p99 16,900 max 400 |"),
             "{markdown}"
         );
+    }
+
+    #[test]
+    fn the_load_table_gives_a_verdict_only_where_the_generator_kept_up() {
+        let late = OPEN
+            .replace(r#""fraction":0.25"#, r#""fraction":0.9"#)
+            .replace(r#""rate":125"#, r#""rate":450"#)
+            .replace(r#""achieved_rate":125.0"#, r#""achieved_rate":450.0"#)
+            .replace(r#""send_lag_us":{"p99":60.0}"#, r#""send_lag_us":{"p99":250.0}"#);
+        let fixed = OPEN
+            .replace(r#""fraction":0.25,"#, "")
+            .replace(r#""rate":125"#, r#""rate":1000"#)
+            .replace(r#""achieved_rate":125.0"#, r#""achieved_rate":1000.0"#)
+            .replace(
+                r#""send_lag_us":{"p99":60.0}}"#,
+                r#""send_lag_us":{"p99":40.0},"generator":{"requests":4000,"cpu_ns_per_request":625.0}}"#,
+            );
+        let lines = [CLOSED, PIPELINED, OPEN, &late, &fixed, IDLE, SEQUENTIAL];
+        let runs: Vec<Run> = lines
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("a test line parses"))
+            .collect();
+        let summary = summarize(&runs);
+        assert_eq!(
+            summary.points,
+            [
+                Point::Fraction(0.25),
+                Point::Fraction(0.9),
+                Point::Fixed(1000.0)
+            ]
+        );
+        let markdown = render(&summary, &runs, "latency.svg");
+        let header = "| server | route | 25 % of own peak | 90 % of own peak | 1,000 req/s |";
+        assert!(markdown.contains(header), "{markdown}");
+        let row = markdown
+            .lines()
+            .filter(|line| line.starts_with("| ringpin | `/` |"))
+            .nth(1)
+            .expect("ringpin's row in the load table");
+        assert_eq!(
+            row,
+            "| ringpin | `/` | 125: 90.0 / 300 / 900 · lag 60.0 | 450: (90.0 / 300 / 900) ‡ · lag 250 \
+             | 1,000: 90.0 / 300 / 900 · lag 40.0 † |"
+        );
+        // 625 ns per request against the server's 5 ms over 4,000 requests.
+        assert!(markdown.contains("a median 0.50×"), "{markdown}");
+        let expected = Expected {
+            servers: vec!["ringpin".into()],
+            routes: vec!["/".into()],
+            points: vec![Point::Fraction(0.25), Point::Fixed(1000.0), Point::Fixed(5.0)],
+        };
+        assert_eq!(
+            failures(&summary, &runs, &expected),
+            ["no open-loop run at 5 req/s"]
+        );
+        let svg = std::env::temp_dir().join(format!("ringpin-bench-{}.svg", std::process::id()));
+        crate::plot::draw(&summary, &svg).expect("the plot draws");
+        let text = std::fs::read_to_string(&svg).expect("the plot is written");
+        std::fs::remove_file(&svg).ok();
+        assert!(text.contains("<svg") && text.contains("ringpin") && text.contains("offered load"));
     }
 }

@@ -45,8 +45,9 @@ pub struct OpenLoop {
     pub rep: u32,
     pub server: String,
     pub route: String,
-    /// Of the best server's closed-loop peak on this route.
-    pub fraction: f64,
+    /// Of this server's own closed-loop peak on this route; absent for a fixed rate.
+    #[serde(default)]
+    pub fraction: Option<f64>,
     /// Requests per second asked of ringpin-load.
     pub rate: f64,
     /// Server CPU time from just before ringpin-load started to just after it ended, in ns.
@@ -69,11 +70,59 @@ pub struct LoadResult {
     pub latency_us: Latency,
     /// How far behind its schedule the generator wrote, in µs.
     pub send_lag_us: SendLag,
+    /// The generator's own cost (absent from older runs).
+    #[serde(default)]
+    pub generator: Option<Generator>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
 pub struct SendLag {
     pub p99: f64,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+pub struct Generator {
+    /// Requests the generator wrote, warmup included.
+    pub requests: u64,
+    /// Its CPU time per request written, in ns.
+    pub cpu_ns_per_request: f64,
+}
+
+/// A p99 send lag at or above this, in µs, means the generator fell behind its schedule by
+/// more than the latencies it is there to tell apart: that point gets no verdict.
+pub const VERDICT_LAG_US: f64 = 100.0;
+
+/// Where an open-loop run sits on the load axis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Point {
+    /// This fraction of the server's own closed-loop peak on the route.
+    Fraction(f64),
+    /// This many requests per second, the same for every server.
+    Fixed(f64),
+}
+
+impl Point {
+    pub fn of(run: &OpenLoop) -> Point {
+        match run.fraction {
+            Some(fraction) => Point::Fraction(fraction),
+            None => Point::Fixed(run.rate),
+        }
+    }
+
+    /// Fractions first, smallest first, then fixed rates, smallest first.
+    fn order(&self) -> (u8, f64) {
+        match *self {
+            Point::Fraction(f) => (0, f),
+            Point::Fixed(rate) => (1, rate),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match *self {
+            Point::Fraction(f) => format!("{:.0} % of own peak", f * 100.0),
+            Point::Fixed(rate) => format!("{} req/s", crate::report::thousands(rate)),
+        }
+    }
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -197,6 +246,11 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// The median closed-loop req/s of `server` on `route`: its own peak.
+pub fn own_peak(runs: &[Run], server: &str, route: &str) -> Option<f64> {
+    closed_rps(runs, server, route)
+}
+
 /// The server with the highest median closed-loop req/s on `route`, and that rate.
 pub fn best_peak(runs: &[Run], route: &str) -> Option<(String, f64)> {
     let mut best: Option<(String, f64)> = None;
@@ -254,9 +308,9 @@ fn routes(runs: &[Run]) -> Vec<String> {
     seen
 }
 
-/// One open-loop rate for one server: medians of each percentile over the repetitions.
+/// One open-loop point for one server: medians of each percentile over the repetitions.
 pub struct OpenCell {
-    pub fraction: f64,
+    /// Median of the rates asked for (a fraction's rate follows the server's peak).
     pub rate: f64,
     pub latency: Latency,
     /// Median of achieved / requested rate.
@@ -267,6 +321,16 @@ pub struct OpenCell {
     pub errors: u64,
     /// The rate is above this server's own closed-loop peak: it is overloaded by design.
     pub over_peak: bool,
+    /// Median of the generator's CPU per request over the server's, over the same runs.
+    pub cpu_ratio: Option<f64>,
+}
+
+impl OpenCell {
+    /// The generator kept to its schedule (send lag p99 under `VERDICT_LAG_US`), so the
+    /// latencies are the server's.
+    pub fn has_verdict(&self) -> bool {
+        self.send_lag_p99 < VERDICT_LAG_US
+    }
 }
 
 /// One server on one route: the table's row.
@@ -277,7 +341,7 @@ pub struct Row {
     pub closed_cpu_ns: Option<f64>,
     pub pipelined_rps: Option<f64>,
     pub pipelined_cpu_ns: Option<f64>,
-    /// One per fraction, in `Summary::fractions` order; `None` where it did not run.
+    /// One per point, in `Summary::points` order; `None` where it did not run.
     pub open: Vec<Option<OpenCell>>,
     pub idle_kib_per_connection: Option<f64>,
     /// Fewest connections held over the repetitions, and how many were asked for.
@@ -291,7 +355,7 @@ pub struct Row {
 impl Row {
     /// The columns of this row that have no figure: a median that is absent, zero or not
     /// finite (a server cannot answer with no CPU time), or an idle run that held nothing.
-    pub fn missing(&self, fractions: &[f64]) -> Vec<String> {
+    pub fn missing(&self, points: &[Point]) -> Vec<String> {
         let positive = |value: Option<f64>| value.is_some_and(|v| v.is_finite() && v > 0.0);
         let mut missing: Vec<String> = [
             ("req/s", self.closed_rps),
@@ -303,10 +367,10 @@ impl Row {
         .filter(|(_, value)| !positive(*value))
         .map(|(column, _)| column.to_string())
         .collect();
-        for (index, fraction) in fractions.iter().enumerate() {
+        for (index, point) in points.iter().enumerate() {
             let cell = self.open.get(index).and_then(Option::as_ref);
             if !cell.is_some_and(|c| positive(Some(c.latency.p50)) && positive(Some(c.rate))) {
-                missing.push(format!("open loop at {:.0} %", fraction * 100.0));
+                missing.push(format!("open loop at {}", point.label()));
             }
         }
         if !self.idle_kib_per_connection.is_some_and(f64::is_finite) {
@@ -321,43 +385,35 @@ impl Row {
 
 pub struct Summary {
     pub routes: Vec<String>,
-    pub fractions: Vec<f64>,
+    /// Every open-loop point that ran, fractions of own peak first, then fixed rates.
+    pub points: Vec<Point>,
     /// Grouped by route, each group ordered by closed-loop CPU per request, cheapest first.
     pub rows: Vec<Row>,
     pub reps: u32,
 }
 
-impl Summary {
-    /// The open-loop rate asked for at `fraction` on `route` (the same for every server).
-    pub fn rate(&self, route: &str, fraction: f64) -> Option<f64> {
-        self.rows
-            .iter()
-            .filter(|row| row.route == route)
-            .flat_map(|row| row.open.iter().flatten())
-            .find(|cell| cell.fraction == fraction)
-            .map(|cell| cell.rate)
-    }
-}
-
 pub fn summarize(runs: &[Run]) -> Summary {
-    let mut fractions: Vec<f64> = Vec::new();
+    let mut points: Vec<Point> = Vec::new();
     let mut reps = 0;
     for run in runs {
         if let Run::Open(o) = run {
-            if !fractions.contains(&o.fraction) {
-                fractions.push(o.fraction);
+            if !points.contains(&Point::of(o)) {
+                points.push(Point::of(o));
             }
         }
         reps = reps.max(run.rep());
     }
-    fractions.sort_by(f64::total_cmp);
+    points.sort_by(|a, b| {
+        let (a, b) = (a.order(), b.order());
+        a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+    });
     let servers = servers(runs);
     let routes = routes(runs);
     let mut rows = Vec::new();
     for route in &routes {
         let mut group: Vec<Row> = servers
             .iter()
-            .map(|server| summarize_row(runs, server, route, &fractions))
+            .map(|server| summarize_row(runs, server, route, &points))
             .collect();
         group.sort_by(|a, b| {
             let key = |row: &Row| row.closed_cpu_ns.unwrap_or(f64::INFINITY);
@@ -367,13 +423,13 @@ pub fn summarize(runs: &[Run]) -> Summary {
     }
     Summary {
         routes,
-        fractions,
+        points,
         rows,
         reps,
     }
 }
 
-fn summarize_row(runs: &[Run], server: &str, route: &str, fractions: &[f64]) -> Row {
+fn summarize_row(runs: &[Run], server: &str, route: &str, points: &[Point]) -> Row {
     let mine = |t: &&Throughput| t.server == server && t.route == route && t.responses > 0;
     let closed: Vec<&Throughput> = runs
         .iter()
@@ -393,9 +449,9 @@ fn summarize_row(runs: &[Run], server: &str, route: &str, fractions: &[f64]) -> 
         .collect();
     let cpu_per_response = |t: &&Throughput| t.cpu_ns as f64 / t.responses as f64;
     let closed_rps = median(closed.iter().map(|t| t.rps).collect());
-    let open = fractions
+    let open = points
         .iter()
-        .map(|&fraction| summarize_open(runs, server, route, fraction, closed_rps))
+        .map(|&point| summarize_open(runs, server, route, point, closed_rps))
         .collect();
     let idle: Vec<&IdleOutcome> = runs
         .iter()
@@ -436,13 +492,13 @@ fn summarize_open(
     runs: &[Run],
     server: &str,
     route: &str,
-    fraction: f64,
+    point: Point,
     own_peak: Option<f64>,
 ) -> Option<OpenCell> {
     let cells: Vec<&OpenLoop> = runs
         .iter()
         .filter_map(|run| match run {
-            Run::Open(o) if o.server == server && o.route == route && o.fraction == fraction => {
+            Run::Open(o) if o.server == server && o.route == route && Point::of(o) == point => {
                 Some(o)
             }
             _ => None,
@@ -451,8 +507,17 @@ fn summarize_open(
     let pick =
         |f: fn(&Latency) -> f64| median(cells.iter().map(|o| f(&o.result.latency_us)).collect());
     let rate = median(cells.iter().map(|o| o.rate).collect())?;
+    let cpu_ratio = median(
+        cells
+            .iter()
+            .filter_map(|o| {
+                let generator = o.result.generator?;
+                let server = o.cpu_ns as f64 / generator.requests.max(1) as f64;
+                (server > 0.0).then(|| generator.cpu_ns_per_request / server)
+            })
+            .collect(),
+    );
     Some(OpenCell {
-        fraction,
         rate,
         latency: Latency {
             p50: pick(|l| l.p50)?,
@@ -471,5 +536,6 @@ fn summarize_open(
         non_2xx: cells.iter().map(|o| o.result.non_2xx).sum(),
         errors: cells.iter().map(|o| o.result.errors).sum(),
         over_peak: own_peak.is_some_and(|peak| rate > peak),
+        cpu_ratio,
     })
 }
