@@ -82,6 +82,11 @@ pub struct Args {
     /// trades CPU for send timing.
     #[arg(long, default_value_t = 0)]
     spin_us: u64,
+    /// Microseconds a worker may wake after a slot is due, so that one wake-up sends every
+    /// slot due within that window: fewer wake-ups (less CPU) for at most this much more
+    /// send lag, which is reported as such [default: 0, wake for each due slot].
+    #[arg(long, default_value_t = 0)]
+    batch_us: u64,
     /// Never sleep: every worker polls its ring in a loop and takes its core whole.
     #[arg(long)]
     busy_poll: bool,

@@ -28,6 +28,8 @@ pub struct Plan {
     pub timeout: Duration,
     /// How long before a due send the worker stops sleeping and busy-polls.
     pub spin: Duration,
+    /// How late after a due slot a worker may wake, to send a batch in one wake-up.
+    pub batch: Duration,
     /// Never sleep: poll the ring in a loop (a whole core per worker).
     pub busy_poll: bool,
     pub arrival: Arrival,
@@ -113,6 +115,7 @@ impl Plan {
             duration,
             timeout,
             spin: Duration::from_micros(args.spin_us),
+            batch: Duration::from_micros(args.batch_us),
             busy_poll: args.busy_poll,
             arrival,
             pipeline: args.pipeline,

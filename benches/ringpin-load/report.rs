@@ -242,6 +242,7 @@ pub fn report_json(plan: &Plan, stats: &Stats) -> serde_json::Value {
             "pipeline": plan.pipeline,
             "busy_poll": plan.busy_poll,
             "spin_us": plan.spin.as_micros() as u64,
+            "batch_us": plan.batch.as_micros() as u64,
         },
     })
 }

@@ -120,6 +120,7 @@ impl Worker {
         let cpu_start = thread_cpu_ns();
         let drain_deadline_ns = self.schedule.end_ns + duration_ns(self.plan.timeout);
         let spin_ns = duration_ns(self.plan.spin);
+        let batch_ns = duration_ns(self.plan.batch);
         let mut next_scan_ns = 0;
         loop {
             self.reap()?;
@@ -148,7 +149,7 @@ impl Worker {
             // Wait for the next due slot, if a connection is ready to take it; otherwise for
             // a completion (bounded, for timeouts and reconnects).
             let wake_ns = match self.schedule.peek() {
-                Some(due) if !self.ready.is_empty() => due,
+                Some(due) if !self.ready.is_empty() => due + batch_ns,
                 _ => now + duration_ns(MAX_WAIT),
             };
             let sleep_ns = wake_ns.saturating_sub(now).min(duration_ns(MAX_WAIT));
