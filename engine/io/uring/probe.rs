@@ -106,11 +106,17 @@ pub(crate) async fn probe(driver: &Rc<Driver>) -> io::Result<WakeReport> {
             move_off(shard_cpu);
             while rounds.recv().is_ok() {
                 std::thread::sleep(PARK_PAUSE);
+                // The stamp is taken before the write and moved on by any time the writer
+                // itself then waited for a CPU (a busy host), so that wait is not counted
+                // as the shard's; it is published after the write.
+                let queued_before = run_queue_wait();
                 let now = Instant::now();
+                let written = client.write_all(b"w");
+                let queued = run_queue_wait().saturating_sub(queued_before);
                 if let Ok(mut at) = stamp.lock() {
-                    *at = Some(now);
+                    *at = Some(now + queued);
                 }
-                if client.write_all(b"w").is_err() {
+                if written.is_err() {
                     return;
                 }
             }
@@ -132,7 +138,15 @@ pub(crate) async fn probe(driver: &Rc<Driver>) -> io::Result<WakeReport> {
         let woke = Instant::now();
         let in_queue = run_queue_wait().saturating_sub(queued_before);
         queued += in_queue;
-        let at = written.lock().ok().and_then(|mut at| at.take());
+        // The writer publishes its stamp just after its write: wait for it a moment.
+        let mut at = None;
+        let deadline = woke + ROUND_TIMEOUT;
+        while at.is_none() && Instant::now() < deadline {
+            at = written.lock().ok().and_then(|mut at| at.take());
+            if at.is_none() {
+                std::thread::yield_now();
+            }
+        }
         match at {
             Some(at) => wakes.push(woke.saturating_duration_since(at).saturating_sub(in_queue)),
             None => break,
