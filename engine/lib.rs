@@ -70,10 +70,13 @@ mod io;
 mod ops;
 mod server;
 
+#[cfg(feature = "compression")]
+pub use app::compress;
 pub use app::middleware;
 pub use app::ws;
 pub use ops::{access_log, metrics};
 
+pub use app::cors::{Cors, CorsFuture};
 pub use app::files::{
     ServeDir, DEFAULT_CACHE_ENTRIES, DEFAULT_INLINE_MAX_BYTES, DEFAULT_REVALIDATE_AFTER,
 };
@@ -93,7 +96,7 @@ pub use http::encode::reason_phrase;
 pub use http::error::RequestError;
 pub use http::head::Version;
 pub use http::request::{Request, MAX_PARAMS};
-pub use http::response::{BodyStream, FileBody, IntoResponse, Response};
+pub use http::response::{BodyStream, FileBody, IntoResponse, IntoStatus, Response};
 pub use http::session::{Session, SessionState};
 /// The network type of [`Config::trusted_proxies`] (`"10.0.0.0/8".parse()`), re-exported
 /// from the `ipnet` crate.

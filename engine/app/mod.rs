@@ -1,6 +1,9 @@
 //! What handlers are written with: the handler trait, routing, JSON, middleware, SSE,
 //! static files and the shard mesh.
 
+#[cfg(feature = "compression")]
+pub mod compress;
+pub mod cors;
 pub(crate) mod files;
 pub(crate) mod handler;
 pub(crate) mod json;

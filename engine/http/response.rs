@@ -97,10 +97,11 @@ impl fmt::Debug for Response {
 }
 
 impl Response {
-    /// An empty response with `status`.
-    pub fn new(status: u16) -> Response {
+    /// An empty response with `status`: a number (`404`) or an
+    /// [`http::StatusCode`](crate::StatusCode) (`StatusCode::NOT_FOUND`).
+    pub fn new(status: impl IntoStatus) -> Response {
         Response {
-            status,
+            status: status.into_status(),
             content_type: None,
             headers: Vec::new(),
             body: Bytes::new(),
@@ -192,9 +193,9 @@ impl Response {
             .with_close()
     }
 
-    /// Sets the status code.
-    pub fn with_status(mut self, status: u16) -> Response {
-        self.status = status;
+    /// Sets the status code (a number or a [`StatusCode`](crate::StatusCode)).
+    pub fn with_status(mut self, status: impl IntoStatus) -> Response {
+        self.status = status.into_status();
         self
     }
 
@@ -270,6 +271,11 @@ impl Response {
         self.extras.as_mut()?.stream.take()
     }
 
+    /// Replaces the streamed body (the compression layer wraps it).
+    pub(crate) fn set_stream(&mut self, stream: BodyStream) {
+        self.extras.get_or_insert_default().stream = Some(stream);
+    }
+
     /// Whether this answers an upgrade (a WebSocket handshake's `101`).
     pub(crate) fn is_upgrade(&self) -> bool {
         self.extras.as_ref().is_some_and(|e| e.upgrade.is_some())
@@ -285,6 +291,44 @@ impl Response {
         self.extras.as_mut()?.upgrade.take()
     }
 
+    /// Sets field `name` (lower case) to `value`, replacing any added before: for layers
+    /// that must not send a field twice.
+    pub(crate) fn set_header(&mut self, name: &'static str, value: Bytes) {
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
+        self.headers
+            .push((Bytes::from_static(name.as_bytes()), value));
+    }
+
+    /// Adds `token` to `Vary`, keeping what is there (and not adding it twice).
+    pub(crate) fn add_vary(&mut self, token: &'static str) {
+        let Some(index) = self
+            .headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(b"vary"))
+        else {
+            self.headers.push((
+                Bytes::from_static(b"vary"),
+                Bytes::from_static(token.as_bytes()),
+            ));
+            return;
+        };
+        let Some((_, value)) = self.headers.get_mut(index) else {
+            return;
+        };
+        let present = value.split(|&b| b == b',').any(|t| {
+            let t = crate::http::head::trim_ows(t);
+            t == b"*" || t.eq_ignore_ascii_case(token.as_bytes())
+        });
+        if !present {
+            let mut joined = Vec::with_capacity(value.len() + 2 + token.len());
+            joined.extend_from_slice(value);
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(token.as_bytes());
+            *value = Bytes::from(joined);
+        }
+    }
+
     /// The value of the first added field named `name`, or Content-Type.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         if name.eq_ignore_ascii_case("content-type") {
@@ -294,6 +338,25 @@ impl Response {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| &v[..])
+    }
+}
+
+/// A status code: `u16` (as every ringpin example writes it) or [`http::StatusCode`]
+/// (as axum and actix-web users do).
+pub trait IntoStatus {
+    /// The numeric code.
+    fn into_status(self) -> u16;
+}
+
+impl IntoStatus for u16 {
+    fn into_status(self) -> u16 {
+        self
+    }
+}
+
+impl IntoStatus for ::http::StatusCode {
+    fn into_status(self) -> u16 {
+        self.as_u16()
     }
 }
 
@@ -336,6 +399,13 @@ impl IntoResponse for () {
 
 /// A status with a body: `(201, Json(user))`.
 impl<T: IntoResponse> IntoResponse for (u16, T) {
+    fn into_response(self) -> Response {
+        self.1.into_response().with_status(self.0)
+    }
+}
+
+/// A typed status with a body: `(StatusCode::CREATED, Json(user))`.
+impl<T: IntoResponse> IntoResponse for (::http::StatusCode, T) {
     fn into_response(self) -> Response {
         self.1.into_response().with_status(self.0)
     }
