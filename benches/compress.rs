@@ -15,7 +15,7 @@ fn json_body(bytes: usize) -> Vec<u8> {
         }
         body.push_str(&format!(
             r#"{{"id":{i},"name":"User Number {i}","email":"user{i}@example.com","active":{}}}"#,
-            i % 3 == 0
+            i.is_multiple_of(3)
         ));
         i += 1;
     }

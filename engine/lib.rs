@@ -72,15 +72,21 @@ mod server;
 
 #[cfg(feature = "compression")]
 pub use app::compress;
+pub use app::extract;
 pub use app::middleware;
 pub use app::ws;
 pub use ops::{access_log, metrics};
 
+/// The `http` crate's (1.x) vocabulary, re-exported so `ringpin::StatusCode::NOT_FOUND` or
+/// `ringpin::header::CACHE_CONTROL` work without a direct dependency; see
+/// [`Request::to_http`] and the `TryFrom`/`From` conversions for `http::Request`/`Response`.
+pub use ::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 pub use app::cors::{Cors, CorsFuture};
 pub use app::files::{
     ServeDir, DEFAULT_CACHE_ENTRIES, DEFAULT_INLINE_MAX_BYTES, DEFAULT_REVALIDATE_AFTER,
 };
 pub use app::handler::Handler;
+pub use app::http_compat::HttpConversionError;
 pub use app::json::{
     error_response, to_bytes_serde_json, to_bytes_sonic, Json, JsonRejection, JSON_BACKEND,
 };

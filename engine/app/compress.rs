@@ -233,7 +233,7 @@ impl Compression {
             return;
         }
         if let Some(stream) = response.take_stream() {
-            response.stream = Some(Box::pin(CompressedStream {
+            response.set_stream(Box::pin(CompressedStream {
                 inner: stream,
                 encoder: Some(StreamEncoder::new(encoding, self)),
             }));

@@ -4,11 +4,14 @@
 #[cfg(feature = "compression")]
 pub mod compress;
 pub mod cors;
+pub mod extract;
 pub(crate) mod files;
 pub(crate) mod handler;
+pub(crate) mod http_compat;
 pub(crate) mod json;
 pub(crate) mod mesh;
 pub mod middleware;
+pub(crate) mod path_de;
 pub(crate) mod router;
 pub(crate) mod sse;
 pub mod ws;

@@ -1,5 +1,7 @@
-//! Routing: a segment trie of static parts, `:param` and `*rest` captures, then the method.
+//! Routing: a segment trie of static parts, `{param}` / `:param` and `{*rest}` / `*rest` captures, then the method.
 
+use std::any::Any;
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -182,6 +184,29 @@ impl Node {
     }
 }
 
+/// `{name}` as `:name`, `{*name}` as `*name`; any other segment as it is.
+///
+/// # Panics
+/// On a brace that does not wrap the whole segment, or an empty name.
+fn braced_capture<'a>(pattern: &str, segment: &'a str) -> Cow<'a, str> {
+    let Some(inner) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+        assert!(
+            !segment.contains(['{', '}']),
+            "route {pattern:?}: a {{capture}} must be a whole segment, not {segment:?}"
+        );
+        return Cow::Borrowed(segment);
+    };
+    let (marker, name) = match inner.strip_prefix('*') {
+        Some(name) => ("*", name),
+        None => (":", inner),
+    };
+    assert!(
+        !name.is_empty() && !name.contains(['{', '}', '*', ':']),
+        "route {pattern:?}: bad capture name in {segment:?}"
+    );
+    Cow::Owned(format!("{marker}{name}"))
+}
+
 /// Maps paths and methods to handlers. Build one per shard (inside the factory given to
 /// [`crate::Server::serve`]) from one description; it is itself a [`Handler`].
 ///
@@ -194,7 +219,7 @@ impl Node {
 ///
 /// let router = Router::new()
 ///     .route("/", get(|_req: Request| async { "hello" }))
-///     .route("/users/:id", get(|req: Request| async move {
+///     .route("/users/{id}", get(|req: Request| async move {
 ///         Json(req.param("id").map(|id| id.into_owned()))
 ///     }));
 /// ```
@@ -202,12 +227,21 @@ impl Node {
 pub struct Router {
     root: Node,
     json_errors: bool,
+    state: Option<Rc<dyn Any>>,
 }
 
 impl Router {
     /// An empty router (every path 404).
     pub fn new() -> Router {
         Router::default()
+    }
+
+    /// Gives every request this router dispatches `state`, for the
+    /// [`State<T>`](crate::extract::State) extractor and [`Request::state`]. The router is
+    /// built per shard, so this is per-shard state: hold `Rc`/`RefCell` in it, never locks.
+    pub fn with_state<T: 'static>(mut self, state: T) -> Router {
+        self.state = Some(Rc::new(state));
+        self
     }
 
     /// Answers 404, 405 and the default OPTIONS with JSON bodies (`{"error": ...}`) instead of
@@ -217,8 +251,10 @@ impl Router {
         self
     }
 
-    /// Adds a route. `pattern` is `/`-separated: literal segments, `:name` for one segment,
-    /// `*name` (last only) for the rest of the path.
+    /// Adds a route. `pattern` is `/`-separated: literal segments, `{name}` (axum 0.8's
+    /// syntax) or `:name` (axum 0.7's, matchit's) for one segment, `{*name}` or `*name`
+    /// (last only) for the rest of the path. The two syntaxes mean the same and may be
+    /// mixed; a capture must be a whole segment (`/{id}.json` is refused).
     ///
     /// # Panics
     /// On a malformed pattern (not starting with `/`, `*` not last, more than
@@ -237,6 +273,7 @@ impl Router {
         };
         let count = segments.len();
         for (i, segment) in segments.into_iter().enumerate() {
+            let segment = braced_capture(pattern, segment);
             if let Some(name) = segment.strip_prefix('*') {
                 assert!(
                     i + 1 == count,
@@ -262,7 +299,7 @@ impl Router {
                 );
                 node = node.param.get_or_insert_with(Box::default);
             } else {
-                let index = match node.statics.iter().position(|(s, _)| &**s == segment) {
+                let index = match node.statics.iter().position(|(s, _)| **s == *segment) {
                     Some(index) => index,
                     None => {
                         node.statics.push((segment.into(), Node::default()));
@@ -357,6 +394,9 @@ impl Router {
         };
         let handler = handler.clone();
         crate::server::unwind::note_route(&endpoint.pattern);
+        if self.state.is_some() {
+            request.set_state(self.state.clone());
+        }
         request.set_params(
             &endpoint.names,
             caps.ranges.get(..caps.len).unwrap_or_default(),

@@ -1,5 +1,6 @@
 //! The request a handler receives: ranges into the frozen read buffer, no copies.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
@@ -33,6 +34,8 @@ pub struct Request {
     /// The connection's addresses; `None` for a request no connection carried (a
     /// [`crate::Session`] driven by hand without [`crate::Session::set_peer_addr`]).
     origin: Option<Rc<Origin>>,
+    /// The router's per-shard state ([`crate::Router::with_state`]), a reference count.
+    state: Option<Rc<dyn Any>>,
 }
 
 /// What [`Request::peer_addr`] and [`Request::client_addr`] say without a connection.
@@ -47,7 +50,28 @@ impl Request {
             body_stream: None,
             params: Params::default(),
             origin: None,
+            state: None,
         }
+    }
+
+    pub(crate) fn set_state(&mut self, state: Option<Rc<dyn Any>>) {
+        self.state = state;
+    }
+
+    /// The state of the router that dispatched this request
+    /// ([`crate::Router::with_state`]), if it is a `T`.
+    pub fn state<T: 'static>(&self) -> Option<&T> {
+        self.state.as_ref()?.downcast_ref()
+    }
+
+    /// Every capture of the route, in pattern order: (name, still percent-encoded value).
+    pub(crate) fn raw_params(&self) -> impl Iterator<Item = (&str, &str)> {
+        let names = self.params.names.as_deref().unwrap_or_default();
+        names
+            .iter()
+            .zip(self.params.spans.iter())
+            .take(usize::from(self.params.len))
+            .map(|(name, span)| (&**name, self.text(*span)))
     }
 
     /// Gives the request its connection's addresses (a reference count, no copy).
@@ -148,6 +172,21 @@ impl Request {
     /// The first query value named `name`, decoded as in [`Request::query_pairs`].
     pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
         self.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// The request-target as a slice of the head (a reference count, no copy).
+    pub(crate) fn target_bytes(&self) -> Bytes {
+        self.shared(self.parts.target.slice(&self.head))
+    }
+
+    /// `part` (a slice of this request's head, such as a field value from
+    /// [`Request::headers`]) as `Bytes` sharing the head; copied if it is not in the head.
+    pub(crate) fn shared(&self, part: &[u8]) -> Bytes {
+        let start = (part.as_ptr() as usize).wrapping_sub(self.head.as_ptr() as usize);
+        match start.checked_add(part.len()) {
+            Some(end) if end <= self.head.len() => self.head.slice(start..end),
+            _ => Bytes::copy_from_slice(part),
+        }
     }
 
     fn text(&self, span: Span) -> &str {
