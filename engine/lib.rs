@@ -74,6 +74,8 @@ mod server;
 pub use app::compress;
 pub use app::extract;
 pub use app::middleware;
+#[cfg(feature = "tracing")]
+pub use app::trace;
 pub use app::ws;
 pub use ops::{access_log, metrics};
 

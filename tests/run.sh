@@ -23,6 +23,11 @@ fi
 
 cargo test "$@"
 
+# The tracing layer is behind its feature (tests/trace.rs compiles to nothing without it).
+if [ "$#" -eq 0 ]; then
+  cargo test --features tracing --test trace
+fi
+
 # The first pass ran connections on the shard's own io_uring (RINGPIN_IO=auto); the
 # integration tests run once more on glommio's sockets, the fallback path, so both stay
 # tested (about a minute: only the test binaries run again, nothing is rebuilt).

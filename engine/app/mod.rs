@@ -14,4 +14,6 @@ pub mod middleware;
 pub(crate) mod path_de;
 pub(crate) mod router;
 pub(crate) mod sse;
+#[cfg(feature = "tracing")]
+pub mod trace;
 pub mod ws;

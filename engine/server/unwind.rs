@@ -54,6 +54,13 @@ pub(crate) fn take_route() -> Option<Rc<str>> {
     ROUTE.with(|route| route.borrow_mut().take())
 }
 
+/// The route noted for the request being dispatched, left in place (for the tracing
+/// layer, which runs inside the handler's call and before the session takes it).
+#[cfg(feature = "tracing")]
+pub(crate) fn noted_route() -> Option<Rc<str>> {
+    ROUTE.with(|route| route.borrow().clone())
+}
+
 /// Installs the quiet hook once per process, in front of whatever hook was there.
 pub(crate) fn install_hook() {
     static ONCE: Once = Once::new();
