@@ -251,3 +251,20 @@ fn braced_and_colon_routes_are_the_same_route() {
 fn a_brace_inside_a_segment_is_refused_at_startup() {
     let _ = Router::new().route("/a/{id}.json", get(|_r: Request| async { "" }));
 }
+
+#[test]
+fn state_given_before_the_routes_reaches_them_too() {
+    let server =
+        start(test_config(), |_| {
+            Router::new()
+            .with_state(7u32)
+            .route(
+                "/method",
+                get(|r: Request| async move { r.state::<u32>().copied().unwrap_or(0).to_string() }),
+            )
+            .route("/arg", get(extract(|State(n): State<u32>| async move { (n * 2).to_string() })))
+        });
+    let addr = server.addr();
+    assert_eq!(send(addr, "GET /method HTTP/1.1", "").body_text(), "7");
+    assert_eq!(send(addr, "GET /arg HTTP/1.1", "").body_text(), "14");
+}

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use crate::app::files::ServeDir;
 use crate::app::handler::Handler;
 use crate::app::json::error_response;
-use crate::http::request::{Request, MAX_PARAMS};
+use crate::http::request::{Request, RouteInfo, MAX_PARAMS};
 use crate::http::response::{IntoResponse, Response};
 
 /// The future a routed handler returns, boxed so routes of different types share one table.
@@ -125,7 +125,7 @@ impl MethodRouter {
 /// A route's handlers with the names of its captures.
 struct Endpoint {
     methods: MethodRouter,
-    names: Rc<[Box<str>]>,
+    names: Rc<RouteInfo>,
     /// The pattern as written: the `route` label of a caught panic.
     pattern: Rc<str>,
 }
@@ -145,6 +145,23 @@ struct Captures {
 }
 
 impl Node {
+    /// Gives every endpoint under this node the router's `state`.
+    fn set_state(&mut self, state: &Rc<dyn Any>) {
+        let endpoints = self.endpoint.iter_mut().chain(self.catch_all.iter_mut());
+        for endpoint in endpoints {
+            endpoint.names = Rc::new(RouteInfo {
+                names: endpoint.names.names.clone(),
+                state: Some(state.clone()),
+            });
+        }
+        for (_, child) in &mut self.statics {
+            child.set_state(state);
+        }
+        if let Some(child) = &mut self.param {
+            child.set_state(state);
+        }
+    }
+
     fn find<'a>(&'a self, path: &str, pos: usize, caps: &mut Captures) -> Option<&'a Endpoint> {
         if pos > path.len() {
             return self.endpoint.as_ref();
@@ -182,6 +199,13 @@ impl Node {
         }
         None
     }
+}
+
+fn route_info(names: Vec<Box<str>>, state: &Option<Rc<dyn Any>>) -> Rc<RouteInfo> {
+    Rc::new(RouteInfo {
+        names: names.into(),
+        state: state.clone(),
+    })
 }
 
 /// `{name}` as `:name`, `{*name}` as `*name`; any other segment as it is.
@@ -240,7 +264,9 @@ impl Router {
     /// [`State<T>`](crate::extract::State) extractor and [`Request::state`]. The router is
     /// built per shard, so this is per-shard state: hold `Rc`/`RefCell` in it, never locks.
     pub fn with_state<T: 'static>(mut self, state: T) -> Router {
-        self.state = Some(Rc::new(state));
+        let state: Rc<dyn Any> = Rc::new(state);
+        self.state = Some(state.clone());
+        self.root.set_state(&state);
         self
     }
 
@@ -265,6 +291,7 @@ impl Router {
             panic!("route {pattern:?} must start with '/'");
         };
         let mut names: Vec<Box<str>> = Vec::new();
+        let state = self.state.clone();
         let mut node = &mut self.root;
         let segments: Vec<&str> = if rest.is_empty() {
             Vec::new()
@@ -286,7 +313,7 @@ impl Router {
                 );
                 node.catch_all = Some(Endpoint {
                     methods,
-                    names: names.into(),
+                    names: route_info(names, &state),
                     pattern: pattern.into(),
                 });
                 return self;
@@ -314,9 +341,9 @@ impl Router {
         }
         if let Some(existing) = &node.endpoint {
             assert!(
-                *existing.names == *names,
+                *existing.names.names == *names,
                 "route {pattern:?} conflicts with a route naming its captures {:?}",
-                existing.names
+                existing.names.names
             );
         }
         let methods = match node.endpoint.take() {
@@ -333,7 +360,7 @@ impl Router {
         };
         node.endpoint = Some(Endpoint {
             methods,
-            names: names.into(),
+            names: route_info(names, &state),
             pattern: pattern.into(),
         });
         self
@@ -394,9 +421,6 @@ impl Router {
         };
         let handler = handler.clone();
         crate::server::unwind::note_route(&endpoint.pattern);
-        if self.state.is_some() {
-            request.set_state(self.state.clone());
-        }
         request.set_params(
             &endpoint.names,
             caps.ranges.get(..caps.len).unwrap_or_default(),

@@ -14,11 +14,19 @@ use crate::http::origin::{self, Origin};
 /// Most `:param` and `*rest` captures one route may have.
 pub const MAX_PARAMS: usize = 8;
 
+/// What a route gives each request it dispatches, shared by reference count: the names of
+/// its captures and its router's per-shard state. One thin pointer in the request (the
+/// request lives in every connection's future, so its size is an idle connection's memory).
+pub(crate) struct RouteInfo {
+    pub names: Box<[Box<str>]>,
+    pub state: Option<Rc<dyn Any>>,
+}
+
 /// Path parameters captured by the router: names shared with the route, values as ranges
 /// of the head.
 #[derive(Clone, Default)]
 struct Params {
-    names: Option<Rc<[Box<str>]>>,
+    names: Option<Rc<RouteInfo>>,
     spans: [Span; MAX_PARAMS],
     len: u8,
 }
@@ -34,8 +42,6 @@ pub struct Request {
     /// The connection's addresses; `None` for a request no connection carried (a
     /// [`crate::Session`] driven by hand without [`crate::Session::set_peer_addr`]).
     origin: Option<Rc<Origin>>,
-    /// The router's per-shard state ([`crate::Router::with_state`]), a reference count.
-    state: Option<Rc<dyn Any>>,
 }
 
 /// What [`Request::peer_addr`] and [`Request::client_addr`] say without a connection.
@@ -50,23 +56,22 @@ impl Request {
             body_stream: None,
             params: Params::default(),
             origin: None,
-            state: None,
         }
-    }
-
-    pub(crate) fn set_state(&mut self, state: Option<Rc<dyn Any>>) {
-        self.state = state;
     }
 
     /// The state of the router that dispatched this request
     /// ([`crate::Router::with_state`]), if it is a `T`.
     pub fn state<T: 'static>(&self) -> Option<&T> {
-        self.state.as_ref()?.downcast_ref()
+        self.params.names.as_ref()?.state.as_ref()?.downcast_ref()
     }
 
     /// Every capture of the route, in pattern order: (name, still percent-encoded value).
     pub(crate) fn raw_params(&self) -> impl Iterator<Item = (&str, &str)> {
-        let names = self.params.names.as_deref().unwrap_or_default();
+        let names = self
+            .params
+            .names
+            .as_deref()
+            .map_or(&[][..], |r| &r.names[..]);
         names
             .iter()
             .zip(self.params.spans.iter())
@@ -134,7 +139,7 @@ impl Request {
     }
 
     /// Records the router's captures: `(start, end)` byte ranges within [`Request::path`].
-    pub(crate) fn set_params(&mut self, names: &Rc<[Box<str>]>, captures: &[(usize, usize)]) {
+    pub(crate) fn set_params(&mut self, names: &Rc<RouteInfo>, captures: &[(usize, usize)]) {
         let base = usize::from(self.parts.path.start);
         let mut params = Params {
             names: Some(names.clone()),
@@ -155,7 +160,7 @@ impl Request {
     /// has no such parameter or the decoded bytes are not UTF-8.
     pub fn param(&self, name: &str) -> Option<Cow<'_, str>> {
         let names = self.params.names.as_ref()?;
-        let index = names.iter().position(|n| &**n == name)?;
+        let index = names.names.iter().position(|n| &**n == name)?;
         if index >= usize::from(self.params.len) {
             return None;
         }
