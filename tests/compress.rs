@@ -233,3 +233,37 @@ fn a_compressed_event_stream_still_arrives_event_by_event() {
         );
     }
 }
+
+#[test]
+fn a_file_body_is_sent_as_it_is() {
+    let path = std::env::temp_dir().join(format!("ringpin-compress-{}.txt", std::process::id()));
+    std::fs::write(&path, json_body(4096)).expect("temp file");
+    let served = path.clone();
+    let server = start(test_config(), move |_| {
+        let served = served.clone();
+        Router::new()
+            .route(
+                "/file",
+                get(move |_r: Request| {
+                    let served = served.clone();
+                    async move {
+                        let file = std::fs::File::open(&served).expect("open");
+                        let len = file.metadata().expect("metadata").len();
+                        Response::new(200)
+                            .with_content_type("text/plain")
+                            .with_file(std::rc::Rc::new(file), 0, len)
+                    }
+                }),
+            )
+            .around(Compression::new().layer())
+    });
+    let reply = get_with(server.addr(), "/file", Some("gzip, br, zstd"));
+    std::fs::remove_file(&path).ok();
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-encoding"),
+        None,
+        "sendfile bodies stay plain"
+    );
+    assert_eq!(reply.body_text(), json_body(4096));
+}

@@ -13,7 +13,8 @@
 //!
 //! 1. Leaves alone a status without a body to compress (1xx, 204, 304), a partial content
 //!    (206: its ranges are of the uncompressed bytes), a response that already has a
-//!    `Content-Encoding`, and one whose `Content-Type` is not on the list
+//!    `Content-Encoding`, a file body (`Response::with_file`: it is sent by
+//!    `sendfile(2)`; `ServeDir` serves precompressed siblings), and one whose `Content-Type` is not on the list
 //!    ([`Compression::with_content_types`]; text, JSON, JavaScript, XML, SVG, wasm by default).
 //! 2. Adds `Vary: Accept-Encoding` to every response it could have compressed, so a
 //!    cache never hands a gzip body to a client that did not ask for one.
@@ -211,7 +212,9 @@ impl Compression {
         if status < 200 || status == 204 || status == 206 || status == 304 {
             return;
         }
-        if response.header("content-encoding").is_some() {
+        // A file body goes from the page cache by sendfile(2), never through user space;
+        // ServeDir sends a precompressed sibling instead when there is one.
+        if response.header("content-encoding").is_some() || response.is_file_body() {
             return;
         }
         if !response

@@ -271,7 +271,14 @@ impl Response {
         self.extras.as_mut()?.stream.take()
     }
 
+    /// Whether the body is a region of a file ([`Response::with_file`]).
+    #[cfg_attr(not(feature = "compression"), allow(dead_code))]
+    pub(crate) fn is_file_body(&self) -> bool {
+        self.extras.as_ref().is_some_and(|e| e.file.is_some())
+    }
+
     /// Replaces the streamed body (the compression layer wraps it).
+    #[cfg_attr(not(feature = "compression"), allow(dead_code))]
     pub(crate) fn set_stream(&mut self, stream: BodyStream) {
         self.extras.get_or_insert_default().stream = Some(stream);
     }
