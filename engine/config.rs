@@ -7,6 +7,7 @@ use ipnet::IpNet;
 
 pub use crate::ops::shedding::Shedding;
 pub use crate::server::timeouts::Timeouts;
+pub use crate::server::tls::config::TlsConfig;
 
 /// Most header fields a request may carry; the upper bound of [`Limits::max_headers`].
 ///
@@ -101,6 +102,10 @@ pub struct Config {
     /// fields. Default empty: the fields are ignored. List only proxies that overwrite or
     /// append to the field they use, and strip the other one (docs/deploy.md).
     pub trusted_proxies: Vec<IpNet>,
+    /// TLS on the listener (TLS 1.3 and 1.2, ALPN `http/1.1`, certificates by SNI,
+    /// reloaded without a restart); `None` (default): plain HTTP. See [`TlsConfig`] and
+    /// docs/deploy.md, "TLS".
+    pub tls: Option<TlsConfig>,
 }
 
 /// How a shard's own io_uring posts its completions, which decides how a parked shard is
@@ -210,6 +215,7 @@ impl Default for Config {
             proxy_protocol: false,
             proxy_header_timeout: Duration::from_secs(5),
             trusted_proxies: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -314,6 +320,13 @@ impl Config {
     /// Sets [`Config::trusted_proxies`], e.g. `vec!["10.0.0.0/8".parse()?]`.
     pub fn with_trusted_proxies(mut self, proxies: Vec<IpNet>) -> Self {
         self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Serves TLS with `tls` (see [`Config::tls`]): every connection must start with a
+    /// handshake.
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 }

@@ -97,7 +97,8 @@ pub use app::middleware::{HandlerExt, Next};
 pub use app::router::{delete, get, patch, post, put, BoxFuture, MethodRouter, Router};
 pub use app::sse::{Event, Sse};
 pub use config::{
-    Config, IoBackend, Limits, RingSetup, Shedding, Timeouts, HEADER_CAPACITY, HEAD_CAPACITY,
+    Config, IoBackend, Limits, RingSetup, Shedding, Timeouts, TlsConfig, HEADER_CAPACITY,
+    HEAD_CAPACITY,
 };
 pub use http::body::RequestBody;
 pub use http::encode::reason_phrase;

@@ -25,6 +25,7 @@ use crate::http::response::FileBody;
 use crate::http::session::{BodyFeed, Phase, RequestMeta, Session, SessionState, StreamedBody};
 use crate::ops::metrics::TimeoutKind;
 use crate::server::context::ShardCtx;
+use crate::server::tls::{Handshake, PLAIN_HTTP_REFUSAL};
 use crate::server::transport::Transport;
 use crate::server::unwind;
 
@@ -118,6 +119,7 @@ pub(crate) fn serve_conn<H: Handler>(
         shard.ring.as_ref(),
         shard.limits.read_buffer_bytes,
         shard.timeouts.send,
+        shard.tls.is_some(),
     );
     let mut conn = Conn {
         io,
@@ -166,6 +168,10 @@ impl Conn {
             if !self.take_proxy_header(limit).await? {
                 return Ok(());
             }
+        }
+        // Boxed: the handshake's state is needed once, not in every connection's task.
+        if self.shard.tls.is_some() && !Box::pin(self.start_tls()).await? {
+            return Ok(());
         }
         loop {
             let answered = self
@@ -286,6 +292,50 @@ impl Conn {
             log::debug!("connection refused: {refused}");
             self.shutdown(Shutdown::Both).await?;
             return Ok(false);
+        }
+    }
+
+    /// Runs the TLS handshake (`Config::tls`) under the shard's cap on handshakes in
+    /// flight. Returns `false`, the connection closed, when the cap is reached (at once,
+    /// nothing read), the handshake fails or times out, or the client spoke plain HTTP
+    /// (told so with a 400 first).
+    async fn start_tls(&mut self) -> io::Result<bool> {
+        let shard = self.shard.clone();
+        let Some(tls) = shard.tls.as_ref() else {
+            return Ok(true);
+        };
+        let Some(_permit) = tls.begin(&shard.metrics) else {
+            shard.metrics.tls_handshake_refused();
+            log::debug!("TLS handshake refused: the shard's handshakes in flight are at the cap");
+            self.shutdown(Shutdown::Both).await?;
+            return Ok(false);
+        };
+        let Transport::Tls(conn) = &mut self.io else {
+            return Ok(true);
+        };
+        let (input, _) = self.session.input_for_read();
+        let outcome = conn
+            .handshake(input, &tls.rustls, tls.handshake_timeout)
+            .await?;
+        shard
+            .metrics
+            .tls_handshake(matches!(outcome, Handshake::Done));
+        match outcome {
+            Handshake::Done => Ok(true),
+            Handshake::PlainHttp => {
+                log::debug!("plain HTTP on the TLS port: refused");
+                self.session
+                    .output_mut()
+                    .extend_from_slice(PLAIN_HTTP_REFUSAL);
+                self.flush().await?;
+                self.linger().await?;
+                Ok(false)
+            }
+            Handshake::Failed(why) => {
+                log::debug!("TLS handshake failed: {why}");
+                self.shutdown(Shutdown::Both).await?;
+                Ok(false)
+            }
         }
     }
 

@@ -1,5 +1,5 @@
-//! What a shard's connections share: its limits and timeouts, metrics, ring, drain signal
-//! and connection count ([`ShardCtx`]).
+//! What a shard's connections share: its limits and timeouts, metrics, ring, drain signal,
+//! connection count and TLS handshakes ([`ShardCtx`]).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -11,6 +11,7 @@ use crate::io::uring::Driver;
 use crate::ops::metrics::ShardMetrics;
 use crate::ops::shedding::Shedder;
 use crate::server::drain::Drain;
+use crate::server::tls::ShardTls;
 
 /// Per-shard state shared by its connections: limits, the drain signal, open connections.
 /// Shard-local (`Rc`, `Cell`): nothing here crosses threads.
@@ -29,6 +30,8 @@ pub(crate) struct ShardCtx {
     pub proxy_header: Option<Duration>,
     /// `Config::trusted_proxies`, shared by every connection's origin.
     pub trusted_proxies: Rc<[ipnet::IpNet]>,
+    /// `Config::tls`: the shared rustls configuration and this shard's handshakes.
+    pub tls: Option<ShardTls>,
     max_connections: usize,
     shedding: Option<Shedding>,
     pub(crate) shedder: Rc<Shedder>,
@@ -55,6 +58,7 @@ impl ShardCtx {
             handshake_settle: config.handshake_settle,
             proxy_header: config.proxy_protocol.then_some(config.proxy_header_timeout),
             trusted_proxies: Rc::from(config.trusted_proxies.as_slice()),
+            tls: config.tls.as_ref().map(ShardTls::new),
             max_requests: config.max_requests_per_connection,
             max_connections: config.max_connections_per_shard.max(1),
             shedding: config.shedding.clone(),

@@ -7,9 +7,11 @@ pub mod cpus;
 pub(crate) mod drain;
 pub mod info;
 pub(crate) mod listener;
+pub(crate) mod plain;
 pub(crate) mod pool;
 pub mod shard;
 pub(crate) mod timeouts;
+pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod unwind;
 
@@ -59,7 +61,8 @@ impl Server {
         self.metrics.clone()
     }
 
-    /// Opts in to draining on SIGTERM and SIGINT. The handlers are installed before any
+    /// Opts in to draining on SIGTERM and SIGINT (and, with [`Config::tls`], to reloading
+    /// the certificates on SIGHUP). The handlers are installed before any
     /// socket is bound, so a signal is never lost to the default action once `serve` has
     /// logged its address. A small thread (`ringpin-signals`, asleep until a signal
     /// arrives) starts the drain on the first signal; a second one exits the process at once.
@@ -109,6 +112,7 @@ impl Server {
             shards: Vec::with_capacity(cpus.len()),
             stop: stop.clone(),
             threads: Vec::with_capacity(cpus.len()),
+            tls: self.config.tls.clone(),
         };
         for (id, (cpu, listener)) in cpus.iter().zip(sockets).enumerate() {
             let info = ShardInfo {
@@ -155,6 +159,18 @@ impl Server {
                 return Err(e);
             }
         }
+        if let Some(tls) = &self.config.tls {
+            if let Err(e) = tls::reload::spawn(tls, self.drain_on_signals) {
+                handle.abort();
+                return Err(e);
+            }
+            let ktls = crate::io::ktls::probe();
+            crate::ops::metrics::set_ktls(ktls.label());
+            log::info!(
+                "TLS on {addr}: rustls (TLS 1.3 and 1.2, ALPN http/1.1), records in user space; kTLS {}",
+                ktls.describe()
+            );
+        }
         log::info!(
             "ringpin listening on {addr}; shards -> CPUs: {}",
             handle
@@ -184,6 +200,7 @@ pub struct ServerHandle {
     shards: Vec<ShardInfo>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    tls: Option<crate::config::TlsConfig>,
 }
 
 impl ServerHandle {
@@ -213,6 +230,16 @@ impl ServerHandle {
     /// Returns at once; [`ServerHandle::join`] waits.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
+    }
+
+    /// Loads the TLS certificate and key files again (as SIGHUP does): new handshakes get
+    /// the new certificates, open connections keep theirs. All or nothing: on an error
+    /// (which names the file) the old certificates stay. `Ok` without TLS.
+    pub fn reload_tls(&self) -> io::Result<()> {
+        match &self.tls {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
     }
 
     /// Waits until every shard has stopped.

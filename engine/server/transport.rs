@@ -1,6 +1,6 @@
-//! Where a connection's bytes go: the shard's own ring or glommio's socket, behind one
-//! type, so that the connection loop (`conn`) reads as the request's phases and names no
-//! transport.
+//! Where a connection's bytes go: the shard's own ring or glommio's socket, or TLS over
+//! either, behind one type, so that the connection loop (`conn`) reads as the request's
+//! phases and names no transport.
 //!
 //! Both take and give buffers whole (`&mut BytesMut`, as monoio's ownership-passing I/O):
 //! the ring hands over the buffer its receive filled and keeps the output until the kernel
@@ -19,6 +19,8 @@ use crate::http::response::FileBody;
 use crate::io::fs;
 use crate::io::socket::SocketConn;
 use crate::io::uring::{Driver, RingConn};
+use crate::server::plain::{Plain, MIN_WAIT};
+use crate::server::tls::TlsConn;
 
 /// Most bytes one `sendfile(2)` is asked for: a 4 MiB body goes in a few calls, and the
 /// shard yields between them (see [`YIELD_AFTER_BYTES`]).
@@ -32,31 +34,37 @@ const YIELD_AFTER_BYTES: usize = 1024 * 1024;
 pub(crate) enum Transport {
     /// On the shard's own io_uring (multishot receives, batched sends).
     Ring(RingConn),
-    /// On glommio's socket (the fallback, `IoBackend::Glommio`).
-    Socket(SocketConn),
+    /// On glommio's socket (the fallback, `IoBackend::Glommio`). Boxed: glommio's stream
+    /// is 128 bytes against the ring's 16, and with two more variants the enum no longer
+    /// fits a niche of it: unboxed, every connection's task would carry it, on the ring too.
+    Socket(Box<SocketConn>),
+    /// TLS records over a plain transport. Boxed: the rustls state (a few KiB) would
+    /// otherwise sit in every connection's task, TLS or not.
+    Tls(Box<TlsConn>),
     /// Handed over (to a WebSocket): every call fails, as on a closed socket.
     Closed,
 }
 
 impl Transport {
     /// Puts an accepted stream on the shard's ring if it has one, else on glommio's socket
-    /// (also where the ring refuses it). `buffer_bytes` is the read buffer size,
-    /// `send_timeout` bounds a write that makes no progress.
+    /// (also where the ring refuses it); with `tls`, under a TLS layer whose handshake
+    /// `conn` starts. `buffer_bytes` is the read buffer size, `send_timeout` bounds a
+    /// write that makes no progress.
     pub(crate) fn open(
         stream: TcpStream,
         ring: Option<&Rc<Driver>>,
         buffer_bytes: usize,
         send_timeout: Duration,
+        tls: bool,
     ) -> Transport {
-        if let Some(ring) = ring {
-            match RingConn::open(ring, &stream) {
-                // Dropping the stream closes glommio's descriptor; the ring's duplicate
-                // carries the connection.
-                Ok(conn) => return Transport::Ring(conn),
-                Err(e) => log::debug!("connection stays on glommio's socket: {e}"),
-            }
+        // The plain ones are the transport's own variants, not a `Plain` inside it: one
+        // async layer fewer in every read and write (the connection future's size, which
+        // `connection_future_stays_small` bounds, is the sum of those layers).
+        match Plain::open(stream, ring, buffer_bytes, send_timeout) {
+            plain if tls => Transport::Tls(Box::new(TlsConn::new(plain, buffer_bytes))),
+            Plain::Ring(ring) => Transport::Ring(ring),
+            Plain::Socket(socket) => Transport::Socket(Box::new(socket)),
         }
-        Transport::Socket(SocketConn::new(stream, buffer_bytes, send_timeout))
     }
 
     /// Appends what arrives to `input` (room for `wants` more bytes where the transport
@@ -68,10 +76,11 @@ impl Transport {
         wants: usize,
         timeout: Duration,
     ) -> io::Result<usize> {
-        let timeout = timeout.max(Duration::from_millis(1));
         match self {
-            Transport::Ring(ring) => ring.read(input, timeout).await,
-            Transport::Socket(socket) => socket.read(input, wants, timeout).await,
+            Transport::Ring(ring) => ring.read(input, timeout.max(MIN_WAIT)).await,
+            Transport::Socket(socket) => socket.read(input, wants, timeout.max(MIN_WAIT)).await,
+            // Boxed so the TLS read's state does not grow every connection's task.
+            Transport::Tls(tls) => Box::pin(tls.read(input, wants, timeout)).await,
             Transport::Closed => Err(handed_over()),
         }
     }
@@ -82,6 +91,7 @@ impl Transport {
         match self {
             Transport::Ring(ring) => ring.read_now(input),
             Transport::Socket(socket) => socket.read_now(input, wants),
+            Transport::Tls(tls) => tls.read_now(input, wants),
             Transport::Closed => Err(handed_over()),
         }
     }
@@ -97,6 +107,7 @@ impl Transport {
             Transport::Ring(ring) => ring.write_all(output, timeout).await,
             // The socket's write timeout was set when it was opened.
             Transport::Socket(socket) => socket.write_all(output).await,
+            Transport::Tls(tls) => Box::pin(tls.write_all(output, timeout)).await,
             Transport::Closed => Err(handed_over()),
         }
     }
@@ -106,15 +117,17 @@ impl Transport {
         match self {
             Transport::Ring(ring) => ring.input_waiting(),
             Transport::Socket(socket) => socket.input_waiting(),
+            Transport::Tls(tls) => tls.input_waiting(),
             Transport::Closed => false,
         }
     }
 
-    /// `shutdown(2)` of the socket.
+    /// `shutdown(2)` of the socket (after a TLS `close_notify` when writes end).
     pub(crate) async fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
         match self {
             Transport::Ring(ring) => ring.shutdown(how),
             Transport::Socket(socket) => socket.shutdown(how).await,
+            Transport::Tls(tls) => Box::pin(tls.shutdown(how)).await,
             Transport::Closed => Ok(()),
         }
     }
@@ -143,6 +156,10 @@ impl Transport {
         let fd = match self {
             Transport::Ring(ring) => ring.nonblocking_fd()?,
             Transport::Socket(socket) => socket.nonblocking_fd()?,
+            // The records must be encrypted in user space: the file is read and written.
+            Transport::Tls(_) => {
+                return Box::pin(self.send_file_copied(output, body, timeout)).await
+            }
             Transport::Closed => return Err(handed_over()),
         };
         if !output.is_empty() {
@@ -198,6 +215,56 @@ impl Transport {
         Ok(())
     }
 }
+
+impl Transport {
+    /// [`Transport::send_file`] over TLS: the region read in pieces of
+    /// [`TLS_FILE_CHUNK`] appended to `output` (the head goes with the first), each
+    /// encrypted and sent with one write.
+    async fn send_file_copied(
+        &mut self,
+        output: &mut BytesMut,
+        body: &FileBody,
+        timeout: Duration,
+    ) -> io::Result<()> {
+        let mut offset = body.offset();
+        let end = offset.saturating_add(body.len());
+        loop {
+            let want =
+                usize::try_from(end - offset).map_or(TLS_FILE_CHUNK, |n| n.min(TLS_FILE_CHUNK));
+            if want > 0 {
+                let start = output.len();
+                output.resize(start + want, 0);
+                let room = output.get_mut(start..).unwrap_or_default();
+                let read = std::os::unix::fs::FileExt::read_at(body.file(), room, offset);
+                match read {
+                    Ok(0) => {
+                        output.clear();
+                        return Err(shrank());
+                    }
+                    Ok(n) => {
+                        output.truncate(start + n);
+                        offset += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                        output.truncate(start);
+                        continue;
+                    }
+                    Err(e) => {
+                        output.clear();
+                        return Err(e);
+                    }
+                }
+            }
+            self.write_all(output, timeout).await?;
+            if offset >= end {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// How much of a file one TLS write carries: four full records.
+const TLS_FILE_CHUNK: usize = 64 * 1024;
 
 fn handed_over() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "transport handed over")

@@ -157,6 +157,15 @@ pub struct Counters {
     pub shed_permille: u64,
     /// Failed `accept` calls (out of descriptors, memory ...).
     pub accept_errors: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed: refused by rustls (a bad certificate, no common
+    /// version), timed out, closed, or plain HTTP sent to the TLS port.
+    pub tls_handshake_failures: u64,
+    /// TLS connections closed at once because the shard had its most handshakes in flight.
+    pub tls_handshakes_refused: u64,
+    /// TLS handshakes in flight now: a gauge (summed over shards).
+    pub tls_handshakes_in_flight: u64,
     requests: [u64; STATUS_CLASSES.len()],
     parse_errors: [u64; PARSE_ERROR_BUCKETS],
     timeouts: [u64; TimeoutKind::ALL.len()],
@@ -228,6 +237,10 @@ impl Counters {
         // A share does not add up across shards: the total shows the busiest shard's.
         self.shed_permille = self.shed_permille.max(other.shed_permille);
         self.accept_errors += other.accept_errors;
+        self.tls_handshakes += other.tls_handshakes;
+        self.tls_handshake_failures += other.tls_handshake_failures;
+        self.tls_handshakes_refused += other.tls_handshakes_refused;
+        self.tls_handshakes_in_flight += other.tls_handshakes_in_flight;
         sum(&mut self.requests, &other.requests);
         sum(&mut self.parse_errors, &other.parse_errors);
         sum(&mut self.timeouts, &other.timeouts);
@@ -321,6 +334,9 @@ pub struct MetricsSnapshot {
     /// Handler panics caught, every shard summed, by route pattern (`-` for a request no
     /// router matched to a route, such as a plain handler's).
     pub handler_panics: BTreeMap<String, u64>,
+    /// Whether the kernel offers kernel TLS (`available` or `no`), once a TLS server has
+    /// started in the process; `None` before (no `ringpin_tls_info` then).
+    pub ktls: Option<&'static str>,
 }
 
 /// What a shard has published: its counters and its cumulative histograms.
@@ -482,6 +498,7 @@ impl Metrics {
             },
             access_log_dropped: access_log_dropped(),
             handler_panics,
+            ktls: TLS_KTLS.get().copied(),
         }
     }
 
@@ -606,6 +623,24 @@ impl ShardMetrics {
         self.count(|c| c.accept_errors += 1);
     }
 
+    /// A TLS handshake ended: completed (`ok`) or failed.
+    pub fn tls_handshake(&self, ok: bool) {
+        self.count(|c| match ok {
+            true => c.tls_handshakes += 1,
+            false => c.tls_handshake_failures += 1,
+        });
+    }
+
+    /// A TLS connection was closed at once: the shard had its most handshakes in flight.
+    pub fn tls_handshake_refused(&self) {
+        self.count(|c| c.tls_handshakes_refused += 1);
+    }
+
+    /// The shard has `now` TLS handshakes in flight.
+    pub fn tls_handshakes_in_flight(&self, now: u64) {
+        self.count(|c| c.tls_handshakes_in_flight = now);
+    }
+
     /// Copies the counters into the shard's slot and moves the histograms' new samples into
     /// the slot's cumulative ones. Never blocks: when a scrape holds the slot this does
     /// nothing and returns `false`, and the next tick publishes everything. Call it from the
@@ -639,6 +674,14 @@ static ACCESS_LOG_DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 /// Counts `lines` access-log lines dropped.
 pub(crate) fn count_access_log_dropped(lines: u64) {
     ACCESS_LOG_DROPPED.fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// What a TLS server found of kernel TLS (process-wide: the kernel is).
+static TLS_KTLS: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Records what the kernel TLS probe found (`ringpin_tls_info{ktls}`).
+pub(crate) fn set_ktls(label: &'static str) {
+    let _ = TLS_KTLS.set(label);
 }
 
 /// Access-log lines dropped since the process started.
