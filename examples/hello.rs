@@ -5,6 +5,9 @@
 //! curl -i http://127.0.0.1:8080/
 //! curl -i http://127.0.0.1:8080/json
 //! curl -i --data-binary 'ping' http://127.0.0.1:8080/echo
+//! # TLS (docs/deploy.md, "TLS"):
+//! cargo run --release --example hello -- --tls-cert cert.pem --tls-key key.pem
+//! curl -i --cacert ca.pem https://localhost:8080/
 //! ```
 //!
 //! Routes (a contract tests and benchmarks rely on): `GET /` -> `Hello, World!` as

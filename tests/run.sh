@@ -6,11 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# tests/proxy.rs puts Debian's haproxy and nginx in front of ringpin; it fails (never
-# skips) without them.
+# tests/proxy.rs puts Debian's haproxy and nginx in front of ringpin; tests/tls.rs talks
+# to it with curl and openssl s_client. They fail (never skip) without them.
 test_packages=()
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || test_packages+=(haproxy)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || test_packages+=(nginx)
+command -v curl >/dev/null || test_packages+=(curl)
+command -v openssl >/dev/null || test_packages+=(openssl)
 if ((${#test_packages[@]})); then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq

@@ -165,7 +165,7 @@ impl Server {
                 return Err(e);
             }
             let ktls = crate::io::ktls::probe();
-            crate::ops::metrics::set_ktls(ktls.label());
+            self.metrics.set_tls(ktls.label());
             log::info!(
                 "TLS on {addr}: rustls (TLS 1.3 and 1.2, ALPN http/1.1), records in user space; kTLS {}",
                 ktls.describe()

@@ -1,7 +1,9 @@
 //! The flags every example shares: `--addr` and `--cores`, or `RINGPIN_ADDR` and
-//! `RINGPIN_CORES`, plus logging and the serve-until-signal loop.
+//! `RINGPIN_CORES`, TLS with `--tls-cert` and `--tls-key`, plus logging and the
+//! serve-until-signal loop.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use ringpin::access_log::{self, LogFormat};
 use ringpin::metrics::MetricsHandlerExt;
 use ringpin::{
     parse_cpu_list, Config, Handler, HandlerExt, IoBackend, IpNet, RingSetup, Server, ShardInfo,
-    Shedding, Timeouts,
+    Shedding, Timeouts, TlsConfig,
 };
 
 /// Where to listen and on which CPUs.
@@ -83,6 +85,23 @@ pub struct ServeArgs {
     /// shard CPU. Off by default (on loopback every connection would go to the client's CPU).
     #[arg(long, env = "RINGPIN_STEER_INCOMING_CPU")]
     pub steer_incoming_cpu: bool,
+    /// Serve TLS with this certificate chain (PEM, leaf first); needs `--tls-key`. SIGHUP
+    /// or a change of the files reloads them.
+    #[arg(long, env = "RINGPIN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, env = "RINGPIN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Longest TLS handshake, in ms (then close).
+    #[arg(
+        long,
+        env = "RINGPIN_TLS_HANDSHAKE_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub tls_handshake_timeout_ms: u64,
+    /// Most TLS handshakes in flight per shard; newcomers over it are closed at once.
+    #[arg(long, env = "RINGPIN_TLS_MAX_HANDSHAKES", default_value_t = 256)]
+    pub tls_max_handshakes: usize,
 }
 
 /// `10.0.0.0/8,192.0.2.1,::1`: networks, or addresses as single-address networks.
@@ -112,7 +131,19 @@ fn parse_log_format(value: &str) -> Result<Option<LogFormat>, String> {
 }
 
 impl ServeArgs {
-    /// The engine configuration these flags describe.
+    /// The TLS the flags ask for, its files loaded; `None` without `--tls-cert`.
+    pub fn tls(&self) -> std::io::Result<Option<TlsConfig>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let tls = TlsConfig::from_pem_files(cert, key)?
+            .with_handshake_timeout(Duration::from_millis(self.tls_handshake_timeout_ms))
+            .with_max_handshakes_per_shard(self.tls_max_handshakes);
+        Ok(Some(tls))
+    }
+
+    /// The engine configuration these flags describe (without TLS: see
+    /// [`ServeArgs::tls`], which reads files and can fail).
     pub fn config(&self) -> Config {
         let mut config = Config::default()
             .with_addr(self.addr)
@@ -157,7 +188,16 @@ where
     F: Fn(&ShardInfo) -> H + Send + Sync + 'static,
     H: Handler,
 {
-    let server = Server::new(args.config()).with_signal_drain();
+    let mut config = args.config();
+    match args.tls() {
+        Ok(Some(tls)) => config = config.with_tls(tls),
+        Ok(None) => {}
+        Err(e) => {
+            log::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let server = Server::new(config).with_signal_drain();
     let metrics = server.metrics();
     // Each combination is its own static handler type: nothing runs for what is off.
     let path: &'static str = Box::leak(args.metrics_path.clone().into_boxed_str());

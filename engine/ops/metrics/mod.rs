@@ -334,8 +334,8 @@ pub struct MetricsSnapshot {
     /// Handler panics caught, every shard summed, by route pattern (`-` for a request no
     /// router matched to a route, such as a plain handler's).
     pub handler_panics: BTreeMap<String, u64>,
-    /// Whether the kernel offers kernel TLS (`available` or `no`), once a TLS server has
-    /// started in the process; `None` before (no `ringpin_tls_info` then).
+    /// Whether the kernel offers kernel TLS (`available` or `no`) when the server serves
+    /// TLS; `None` without TLS (no `ringpin_tls_*` families then).
     pub ktls: Option<&'static str>,
 }
 
@@ -380,6 +380,8 @@ fn micros(duration: Duration) -> u64 {
 #[derive(Clone, Default)]
 pub struct Metrics {
     slots: Arc<Mutex<Vec<Arc<Slot>>>>,
+    /// Set when the server serves TLS: what the kernel TLS probe found.
+    ktls: Arc<std::sync::OnceLock<&'static str>>,
 }
 
 impl fmt::Debug for Metrics {
@@ -394,6 +396,12 @@ impl Metrics {
     /// An empty registry.
     pub fn new() -> Metrics {
         Metrics::default()
+    }
+
+    /// Marks the server as serving TLS (the `ringpin_tls_*` families appear), with what
+    /// the kernel TLS probe found (`ringpin_tls_info{ktls}`).
+    pub(crate) fn set_tls(&self, ktls: &'static str) {
+        let _ = self.ktls.set(ktls);
     }
 
     /// Gives shard `shard` (pinned to `cpu`) its recorder; call it on the shard's thread. A
@@ -498,7 +506,7 @@ impl Metrics {
             },
             access_log_dropped: access_log_dropped(),
             handler_panics,
-            ktls: TLS_KTLS.get().copied(),
+            ktls: self.ktls.get().copied(),
         }
     }
 
@@ -674,14 +682,6 @@ static ACCESS_LOG_DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 /// Counts `lines` access-log lines dropped.
 pub(crate) fn count_access_log_dropped(lines: u64) {
     ACCESS_LOG_DROPPED.fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// What a TLS server found of kernel TLS (process-wide: the kernel is).
-static TLS_KTLS: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-
-/// Records what the kernel TLS probe found (`ringpin_tls_info{ktls}`).
-pub(crate) fn set_ktls(label: &'static str) {
-    let _ = TLS_KTLS.set(label);
 }
 
 /// Access-log lines dropped since the process started.

@@ -9,7 +9,7 @@ use super::*;
 type ShardFamily = (&'static str, &'static str, fn(&Counters) -> u64);
 
 #[rustfmt::skip]
-const SHARD_FAMILIES: [ShardFamily; 12] = [
+const SHARD_FAMILIES: [ShardFamily; 8] = [
     ("ringpin_connections_opened_total", "Connections accepted.", |c| c.connections_opened),
     ("ringpin_connections_closed_total", "Connections closed.", |c| c.connections_closed),
     ("ringpin_connections_open", "Connections open now.", Counters::connections_open),
@@ -18,6 +18,11 @@ const SHARD_FAMILIES: [ShardFamily; 12] = [
     ("ringpin_shed_total", "Requests refused: the shard was overloaded.", |c| c.shed),
     ("ringpin_shed_permille", "Share of new requests refused now, in thousandths.", |c| c.shed_permille),
     ("ringpin_accept_errors_total", "Failed accept calls.", |c| c.accept_errors),
+];
+
+/// The families of a server that serves TLS (shown only then).
+#[rustfmt::skip]
+const TLS_FAMILIES: [ShardFamily; 4] = [
     ("ringpin_tls_handshakes_total", "TLS handshakes completed.", |c| c.tls_handshakes),
     ("ringpin_tls_handshake_failures_total", "TLS handshakes failed, timed out, or plain HTTP on the TLS port.", |c| c.tls_handshake_failures),
     ("ringpin_tls_handshakes_refused_total", "TLS connections closed at once: too many handshakes in flight.", |c| c.tls_handshakes_refused),
@@ -54,13 +59,15 @@ impl MetricsSnapshot {
                 1,
             );
         }
+        let mut families = SHARD_FAMILIES.to_vec();
         if let Some(ktls) = self.ktls {
             let name = "ringpin_tls_info";
             let help = "Always 1: TLS is served; ktls says whether the kernel offers kernel TLS (records stay in rustls).";
             out.family(name, "gauge", help);
             out.sample(name, &[("ktls", ktls)], 1);
+            families.extend(TLS_FAMILIES);
         }
-        for (name, help, value) in SHARD_FAMILIES {
+        for (name, help, value) in families {
             let kind = if name.ends_with("_total") {
                 "counter"
             } else {
