@@ -15,8 +15,9 @@
 //!   [`ServerHandle`]; `shard` is the pinned executor that accepts and drains; `conn` is one
 //!   connection's loop: wait for bytes → (the PROXY header when asked) → head → body →
 //!   handle → write → keep alive, linger or close (or hand over to a WebSocket), through
-//!   a `transport` (the shard's ring or glommio's socket behind one type). `context` is
-//!   what a shard's connections share (limits, metrics, ring, the `drain` signal), `info`
+//!   a `transport`: the shard's ring or glommio's socket (`plain`), or `tls` (rustls
+//!   records over either, the certificates and their reloading, the handshake cap).
+//!   `context` is what a shard's connections share (limits, metrics, ring, the `drain` signal), `info`
 //!   says which shard code runs on ([`current_shard`]), `timeouts` names each phase's
 //!   limit, `pool` is the shard's free list of buffers, `unwind` keeps a handler's panic
 //!   inside its request.
