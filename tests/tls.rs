@@ -188,7 +188,15 @@ fn rust_get(
     name: &'static str,
     config: Arc<rustls::ClientConfig>,
 ) -> std::io::Result<(Vec<u8>, rustls::ProtocolVersion, Vec<u8>, String)> {
-    let tcp = TcpStream::connect(addr)?;
+    rust_get_over(TcpStream::connect(addr)?, name, config)
+}
+
+/// [`rust_get`] over a stream already connected (and perhaps written to).
+fn rust_get_over(
+    tcp: TcpStream,
+    name: &'static str,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<(Vec<u8>, rustls::ProtocolVersion, Vec<u8>, String)> {
     tcp.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     let conn = rustls::ClientConnection::new(config, ServerName::try_from(name).expect("name"))
         .map_err(std::io::Error::other)?;
@@ -505,4 +513,23 @@ fn a_bad_key_or_certificate_file_is_refused_at_startup() {
         let e = TlsConfig::from_pem_files(cert, key).expect_err("must fail");
         assert!(e.to_string().contains(why), "{why}: {e}");
     }
+}
+
+#[test]
+fn a_proxy_header_comes_before_the_handshake() {
+    let pki = Pki::new("ringpin test CA");
+    let (crt, key, der) = pki.leaf("a", "a.test", "a.test");
+    let tls = TlsConfig::from_pem_files(&crt, &key).expect("certificate loads");
+    let config = common::test_config()
+        .with_cpus(vec![0])
+        .with_proxy_protocol(true)
+        .with_tls(tls);
+    let handle = common::start_hello_with(config);
+    let mut tcp = TcpStream::connect(handle.addr()).expect("connect");
+    tcp.write_all(b"PROXY TCP4 192.0.2.1 192.0.2.2 4000 443\r\n")
+        .expect("PROXY header");
+    let config = client_config(&pki.ca_file(), &all_versions());
+    let (cert, _, _, response) = rust_get_over(tcp, "a.test", config).expect("TLS after it");
+    assert_eq!(cert, der);
+    assert!(response.ends_with("Hello, World!"), "{response}");
 }
