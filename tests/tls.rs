@@ -6,7 +6,14 @@
 //! The certificates are made at test time with rcgen (a CA, and one leaf per name) into a
 //! temporary directory. Needs curl and openssl (tests/run.sh installs them).
 
+// The examples include examples/common/cli.rs themselves, as tests/common does.
+#![allow(clippy::duplicate_mod)]
+
 mod common;
+
+#[path = "../examples/websocket.rs"]
+#[allow(dead_code)]
+mod websocket_example;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -532,4 +539,31 @@ fn a_proxy_header_comes_before_the_handshake() {
     let (cert, _, _, response) = rust_get_over(tcp, "a.test", config).expect("TLS after it");
     assert_eq!(cert, der);
     assert!(response.ends_with("Hello, World!"), "{response}");
+}
+
+#[test]
+fn a_websocket_runs_over_tls() {
+    let pki = Pki::new("ringpin test CA");
+    let (crt, key, _) = pki.leaf("a", "a.test", "a.test");
+    let tls = TlsConfig::from_pem_files(&crt, &key).expect("certificate loads");
+    let config = common::test_config().with_cpus(vec![0]).with_tls(tls);
+    let handle = common::start(config, |_| websocket_example::router());
+    let tcp = TcpStream::connect(handle.addr()).expect("connect");
+    tcp.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("timeout");
+    let config = client_config(&pki.ca_file(), &all_versions());
+    let conn = rustls::ClientConnection::new(config, ServerName::try_from("a.test").expect("name"))
+        .expect("client");
+    let stream = rustls::StreamOwned::new(conn, tcp);
+    let (mut socket, response) =
+        tungstenite::client("ws://a.test/ws", stream).expect("WebSocket handshake over TLS");
+    assert_eq!(response.status(), 101);
+    let big: Vec<u8> = (0..=255).cycle().take(70_000).collect();
+    for message in [
+        tungstenite::Message::text("hello"),
+        tungstenite::Message::binary(big),
+    ] {
+        socket.send(message.clone()).expect("send");
+        assert_eq!(socket.read().expect("echo"), message);
+    }
+    socket.close(None).expect("close");
 }
