@@ -567,3 +567,90 @@ fn a_websocket_runs_over_tls() {
     }
     socket.close(None).expect("close");
 }
+
+#[test]
+fn new_handshakes_are_shed_first_while_the_shard_sheds_requests() {
+    let pki = Pki::new("ringpin test CA");
+    let (crt, key, _) = pki.leaf("a", "a.test", "a.test");
+    let tls = TlsConfig::from_pem_files(&crt, &key).expect("certificate loads");
+    let shedding = ringpin::Shedding {
+        target: Duration::from_millis(5),
+        interval: Duration::from_millis(50),
+        ..ringpin::Shedding::default()
+    };
+    let config = common::test_config()
+        .with_cpus(vec![0])
+        .with_shedding(shedding)
+        .with_tls(tls);
+    // Each request holds the shard for 2 ms, as real work would.
+    let handle = common::start(config, |_| {
+        ringpin::Router::new().route(
+            "/work",
+            ringpin::get(|_r: ringpin::Request| async {
+                let until = Instant::now() + Duration::from_millis(2);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                ringpin::Response::text("done")
+            }),
+        )
+    });
+    let addr = handle.addr();
+    let ca = pki.ca_file();
+    let agent = || {
+        ureq::AgentBuilder::new()
+            .tls_config(client_config(&ca, &all_versions()))
+            .resolver(move |_: &str| Ok(vec![addr]))
+            .timeout(CLIENT_TIMEOUT)
+            .build()
+    };
+    let url = format!("https://a.test:{}/work", addr.port());
+    let served = Arc::new(AtomicUsize::new(0));
+    let run = Duration::from_millis(2500);
+    // 32 kept-alive connections, each with a request always waiting: a standing queue.
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let (agent, url, served) = (agent(), url.clone(), served.clone());
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                while started.elapsed() < run {
+                    if let Ok(response) = agent.get(&url).call() {
+                        if response.status() == 200 {
+                            served.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let counters = || handle.metrics().snapshot().total.counters;
+    let started = Instant::now();
+    while counters().tls_handshakes_refused == 0 && started.elapsed() < run {
+        if counters().shed_permille > 0 {
+            // A newcomer while requests are shed: refused before its handshake.
+            let config = client_config(&ca, &all_versions());
+            let _ = rust_get(addr, "a.test", config);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for client in clients {
+        client.join().expect("client");
+    }
+    let c = counters();
+    assert!(c.shed > 0, "the load must make the shard shed: {c:?}");
+    assert!(c.tls_handshakes_refused > 0, "no handshake was shed: {c:?}");
+    assert!(
+        served.load(Ordering::Relaxed) > 0,
+        "open connections are served"
+    );
+    // Once the queue is gone, handshakes are taken again.
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    let config = client_config(&ca, &all_versions());
+    while rust_get(addr, "a.test", config.clone()).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "handshakes refused after the load"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

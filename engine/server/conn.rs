@@ -296,17 +296,23 @@ impl Conn {
     }
 
     /// Runs the TLS handshake (`Config::tls`) under the shard's cap on handshakes in
-    /// flight. Returns `false`, the connection closed, when the cap is reached (at once,
-    /// nothing read), the handshake fails or times out, or the client spoke plain HTTP
+    /// flight. Returns `false`, the connection closed, when the cap is reached or the
+    /// shard is shedding load (at once, nothing read), the handshake fails or times out, or the client spoke plain HTTP
     /// (told so with a 400 first).
     async fn start_tls(&mut self) -> io::Result<bool> {
         let shard = self.shard.clone();
         let Some(tls) = shard.tls.as_ref() else {
             return Ok(true);
         };
-        let Some(_permit) = tls.begin(&shard.metrics) else {
+        // Handshakes are shed first: while the shard sheds requests (`Config::shedding`),
+        // a new connection's handshake would take CPU from the requests of open ones.
+        let permit = match shard.shedding_now() {
+            true => None,
+            false => tls.begin(&shard.metrics),
+        };
+        let Some(_permit) = permit else {
             shard.metrics.tls_handshake_refused();
-            log::debug!("TLS handshake refused: the shard's handshakes in flight are at the cap");
+            log::debug!("TLS handshake refused: at the cap of handshakes in flight, or shedding");
             self.shutdown(Shutdown::Both).await?;
             return Ok(false);
         };

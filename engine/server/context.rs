@@ -90,6 +90,11 @@ impl ShardCtx {
         Some((self.shedder.clone(), settings.retry_after_secs))
     }
 
+    /// Whether load shedding is refusing a share of new requests now.
+    pub fn shedding_now(&self) -> bool {
+        self.shedding.is_some() && self.shedder.fraction() > 0.0
+    }
+
     /// Ready while the shard is under its connection cap (or draining).
     pub(crate) fn poll_capacity(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.open.get() < self.max_connections || self.drain.is_started() {

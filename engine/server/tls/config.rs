@@ -39,7 +39,9 @@ pub struct TlsConfig {
     /// about 1 ms of CPU), the most expensive thing a client can ask for, so under a flood
     /// of them the newcomers over this cap are closed at once, before anything is read, and
     /// counted (`ringpin_tls_handshakes_refused_total`); established connections keep
-    /// being served. Default 256.
+    /// being served. While [`Config::shedding`](crate::Config::shedding) refuses
+    /// requests, every new handshake is refused the same way: handshakes are shed first.
+    /// Default 256.
     pub max_handshakes_per_shard: usize,
     /// How often a background thread compares the certificate and key files' modification
     /// times with those loaded, and reloads on a change. Default 5 s; `None`: only on
