@@ -654,3 +654,50 @@ fn new_handshakes_are_shed_first_while_the_shard_sheds_requests() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn static_files_are_sent_over_tls() {
+    let pki = Pki::new("ringpin test CA");
+    let (crt, key, _) = pki.leaf("a", "a.test", "a.test");
+    let site = pki.dir.join("site");
+    fs::create_dir_all(&site).expect("site dir");
+    // Past one TLS file chunk (64 KiB) and not a multiple of a record.
+    let big: Vec<u8> = (0..300_001u32).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(site.join("big.bin"), &big).expect("big file");
+    fs::write(site.join("empty.txt"), b"").expect("empty file");
+    let tls = TlsConfig::from_pem_files(&crt, &key).expect("certificate loads");
+    let config = common::test_config().with_cpus(vec![0]).with_tls(tls);
+    let root = site.clone();
+    let handle = common::start(config, move |_| {
+        let files = ringpin::ServeDir::open(&root)
+            .expect("site opens")
+            .with_inline_max_bytes(0);
+        ringpin::Router::new().mount("/", files)
+    });
+    let addr = handle.addr();
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(client_config(&pki.ca_file(), &all_versions()))
+        .resolver(move |_: &str| Ok(vec![addr]))
+        .timeout(CLIENT_TIMEOUT)
+        .build();
+    let base = format!("https://a.test:{}", addr.port());
+    for (path, expected) in [("/big.bin", &big[..]), ("/empty.txt", &b""[..])] {
+        // Twice: the second on the kept-alive connection.
+        for _ in 0..2 {
+            let mut got = Vec::new();
+            agent
+                .get(&format!("{base}{path}"))
+                .call()
+                .unwrap_or_else(|e| panic!("{path}: {e}"))
+                .into_reader()
+                .read_to_end(&mut got)
+                .expect("body");
+            assert!(
+                got == expected,
+                "{path}: {} bytes, not {}",
+                got.len(),
+                expected.len()
+            );
+        }
+    }
+}
