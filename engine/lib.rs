@@ -78,6 +78,9 @@ pub use app::middleware;
 #[cfg(feature = "tracing")]
 pub use app::trace;
 pub use app::ws;
+/// Typed HTTP headers (hyperium's `headers` crate), for [`extract::TypedHeader`] and
+/// [`Response::with_typed_header`].
+pub use headers;
 pub use ops::{access_log, metrics};
 
 /// The `http` crate's (1.x) vocabulary, re-exported so `ringpin::StatusCode::NOT_FOUND` or

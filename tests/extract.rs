@@ -268,3 +268,63 @@ fn state_given_before_the_routes_reaches_them_too() {
     assert_eq!(send(addr, "GET /method HTTP/1.1", "").body_text(), "7");
     assert_eq!(send(addr, "GET /arg HTTP/1.1", "").body_text(), "14");
 }
+
+async fn agent(
+    ringpin::extract::TypedHeader(agent): ringpin::extract::TypedHeader<
+        ringpin::headers::UserAgent,
+    >,
+    bearer: Option<
+        ringpin::extract::TypedHeader<
+            ringpin::headers::Authorization<ringpin::headers::authorization::Bearer>,
+        >,
+    >,
+) -> ringpin::Response {
+    let token = bearer.map_or("-".to_owned(), |b| b.0.token().to_owned());
+    ringpin::Response::text(format!("{} {token}", agent.as_str())).with_typed_header(
+        ringpin::headers::CacheControl::new()
+            .with_no_store()
+            .with_max_age(std::time::Duration::from_secs(5)),
+    )
+}
+
+#[test]
+fn typed_headers_parse_and_format_with_the_headers_crate() {
+    let server = start(test_config(), |_| {
+        Router::new().route("/agent", get(extract(agent)))
+    });
+    let addr = server.addr();
+    let reply = exchange(
+        addr,
+        b"GET /agent HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8.5\r\nAuthorization: Bearer t0k3n\r\n\r\n",
+    )
+    .expect("reply");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body_text(), "curl/8.5 t0k3n");
+    let cache = reply.header("cache-control").expect("cache-control");
+    assert!(
+        cache.contains("no-store") && cache.contains("max-age=5"),
+        "{cache}"
+    );
+    // The optional one absent: fine.
+    let reply = exchange(
+        addr,
+        b"GET /agent HTTP/1.1\r\nHost: x\r\nUser-Agent: ab\r\n\r\n",
+    )
+    .expect("reply");
+    assert_eq!(reply.body_text(), "ab -");
+    // The required one absent: 400 naming it.
+    let reply = exchange(addr, b"GET /agent HTTP/1.1\r\nHost: x\r\n\r\n").expect("reply");
+    assert_eq!(reply.status, 400);
+    let body = json_of(&reply);
+    assert_eq!(body["error"], "missing header", "{body}");
+    assert_eq!(body["detail"], "user-agent", "{body}");
+    // Present but not a Bearer token: the Option makes it None, not a 400.
+    let reply = exchange(
+        addr,
+        b"GET /agent HTTP/1.1\r\nHost: x\r\nUser-Agent: ab\r\nAuthorization: Basic eDp5\r\n\r\n",
+    )
+    .expect("reply");
+    assert_eq!(reply.body_text(), "ab -");
+    server.shutdown();
+    server.join().expect("join");
+}

@@ -77,13 +77,21 @@ pub enum Rejection {
     /// `State<T>` on a router without a `T` state ([`crate::Router::with_state`]): 500, a
     /// programming error.
     MissingState(&'static str),
+    /// `TypedHeader<H>` when the request has no such field: 400.
+    MissingHeader(&'static str),
+    /// `TypedHeader<H>` when the field does not parse as `H`: 400.
+    Header(&'static str),
 }
 
 impl Rejection {
     /// The status this rejection is answered with.
     pub fn status(&self) -> u16 {
         match self {
-            Rejection::Path(_) | Rejection::Query(_) | Rejection::Form(_) => 400,
+            Rejection::Path(_)
+            | Rejection::Query(_)
+            | Rejection::Form(_)
+            | Rejection::MissingHeader(_)
+            | Rejection::Header(_) => 400,
             Rejection::FormContentType => 415,
             Rejection::MissingState(_) => 500,
         }
@@ -101,6 +109,8 @@ impl IntoResponse for Rejection {
             ),
             Rejection::Form(d) => ("invalid form body", d.as_str()),
             Rejection::MissingState(t) => ("handler state missing", *t),
+            Rejection::MissingHeader(name) => ("missing header", *name),
+            Rejection::Header(name) => ("invalid header", *name),
         };
         error_response(self.status(), error, detail)
     }
@@ -119,6 +129,12 @@ pub struct Query<T>(pub T);
 /// An `application/x-www-form-urlencoded` body as `T`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Form<T>(pub T);
+
+/// A field parsed as the typed header `H` (from the `headers` crate, re-exported as
+/// [`crate::headers`]): `TypedHeader<headers::UserAgent>`, `TypedHeader<headers::Authorization<Bearer>>`.
+/// Missing or unparsable: 400 (wrap it in `Option` to make it optional).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TypedHeader<H>(pub H);
 
 /// The router's per-shard state ([`crate::Router::with_state`]), cloned (make it an `Rc`
 /// or hold `Rc`s for shared mutable state: it never crosses shards).
@@ -222,6 +238,46 @@ impl<T: FromRequest> FromRequest for Result<T, T::Rejection> {
 impl IntoResponse for std::convert::Infallible {
     fn into_response(self) -> Response {
         match self {}
+    }
+}
+
+impl<H: headers::Header> FromRequest for TypedHeader<H> {
+    type Rejection = Rejection;
+
+    fn from_request(request: &Request) -> Result<Self, Rejection> {
+        request.typed_header::<H>().map(TypedHeader)
+    }
+}
+
+impl Request {
+    /// The field named by the typed header `H`, parsed; see [`TypedHeader`]. Every field of
+    /// that name is given to `H::decode` (lists such as `Accept` span several).
+    pub fn typed_header<H: headers::Header>(&self) -> Result<H, Rejection> {
+        let name: &'static str = H::name().as_str();
+        let values: Vec<::http::HeaderValue> = self
+            .headers()
+            .filter(|(field, _)| field.eq_ignore_ascii_case(name))
+            .filter_map(|(_, value)| ::http::HeaderValue::from_bytes(value).ok())
+            .collect();
+        if values.is_empty() {
+            return Err(Rejection::MissingHeader(name));
+        }
+        H::decode(&mut values.iter()).map_err(|_| Rejection::Header(name))
+    }
+}
+
+impl Response {
+    /// Adds the typed header `header` (from the `headers` crate), formatted by it.
+    pub fn with_typed_header<H: headers::Header>(mut self, header: H) -> Response {
+        let mut values: Vec<::http::HeaderValue> = Vec::new();
+        header.encode(&mut values);
+        for value in values {
+            self = self.with_header(
+                Bytes::copy_from_slice(H::name().as_str().as_bytes()),
+                Bytes::copy_from_slice(value.as_bytes()),
+            );
+        }
+        self
     }
 }
 
