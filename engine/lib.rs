@@ -93,9 +93,10 @@ pub use app::files::{
 };
 pub use app::handler::Handler;
 pub use app::http_compat::HttpConversionError;
-pub use app::json::{
-    error_response, to_bytes_serde_json, to_bytes_sonic, Json, JsonRejection, JSON_BACKEND,
-};
+pub use app::json::{error_response, Json, JsonRejection, JSON_BACKEND};
+/// Both JSON serialisers side by side, for `benches/json.rs` only: not part of the API.
+#[doc(hidden)]
+pub use app::json::{to_bytes_serde_json, to_bytes_sonic};
 pub use app::mesh::{Mesh, MeshError, Peers};
 pub use app::middleware::{HandlerExt, Next};
 pub use app::router::{delete, get, patch, post, put, BoxFuture, MethodRouter, Router};
