@@ -125,11 +125,35 @@ fn bad_handshakes_are_refused_with_their_status() {
 }
 
 fn client(addr: SocketAddr) -> tungstenite::WebSocket<TcpStream> {
-    let stream = common::connect(addr);
-    let (socket, response) =
-        tungstenite::client(format!("ws://{addr}/ws"), stream).expect("handshake");
-    assert_eq!(response.status(), 101);
-    socket
+    connect_ws(addr, "/ws")
+}
+
+/// A blocking read with a timeout is never restarted after a signal (signal(7)), so a
+/// client retries one that a signal interrupted, as any robust client does.
+fn read(socket: &mut tungstenite::WebSocket<TcpStream>) -> tungstenite::Result<Message> {
+    loop {
+        match socket.read() {
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// A WebSocket client on `path`, the handshake retried on a fresh connection if a signal
+/// interrupted it.
+fn connect_ws(addr: SocketAddr, path: &str) -> tungstenite::WebSocket<TcpStream> {
+    loop {
+        let stream = common::connect(addr);
+        match tungstenite::client(format!("ws://{addr}{path}"), stream) {
+            Ok((socket, response)) => {
+                assert_eq!(response.status(), 101);
+                return socket;
+            }
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Io(e)))
+                if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("handshake: {e}"),
+        }
+    }
 }
 
 #[test]
@@ -137,21 +161,21 @@ fn text_binary_ping_and_close_round_trip() {
     let server = start_echo();
     let mut socket = client(server.addr());
     socket.send(Message::text("hello")).expect("send");
-    assert_eq!(socket.read().expect("read"), Message::text("hello"));
+    assert_eq!(read(&mut socket).expect("read"), Message::text("hello"));
     let binary: Vec<u8> = (0..=255).cycle().take(70_000).collect();
     socket.send(Message::binary(binary.clone())).expect("send");
-    assert_eq!(socket.read().expect("read"), Message::binary(binary));
+    assert_eq!(read(&mut socket).expect("read"), Message::binary(binary));
     socket
         .send(Message::Ping(b"are you there".to_vec().into()))
         .expect("ping");
     assert_eq!(
-        socket.read().expect("pong"),
+        read(&mut socket).expect("pong"),
         Message::Pong(b"are you there".to_vec().into())
     );
     socket.close(None).expect("close");
     // The server answers the close; then the client sees the end.
     loop {
-        match socket.read() {
+        match read(&mut socket) {
             Ok(Message::Close(_)) => continue,
             Ok(other) => panic!("after close: {other:?}"),
             Err(tungstenite::Error::ConnectionClosed) => break,
@@ -209,7 +233,7 @@ fn protocol_violations_and_oversized_messages_get_their_close_codes() {
     // Over the limit: 1009.
     let mut socket = client(server.addr());
     socket.send(Message::binary(vec![7u8; 5000])).expect("send");
-    match socket.read() {
+    match read(&mut socket) {
         Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, WireCloseCode::Size),
         other => panic!("expected a 1009 close, got {other:?}"),
     }
@@ -239,7 +263,7 @@ fn a_drain_closes_websockets_with_going_away_and_plain_requests_go_on() {
     let mut sockets: Vec<_> = (0..8).map(|_| client(server.addr())).collect();
     for (i, socket) in sockets.iter_mut().enumerate() {
         socket.send(Message::text(format!("m{i}"))).expect("send");
-        assert_eq!(socket.read().expect("read"), Message::text(format!("m{i}")));
+        assert_eq!(read(socket).expect("read"), Message::text(format!("m{i}")));
     }
     // Plain HTTP beside them on the same server.
     let reply = common::exchange(server.addr(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -248,7 +272,7 @@ fn a_drain_closes_websockets_with_going_away_and_plain_requests_go_on() {
     let started = Instant::now();
     server.shutdown();
     for socket in &mut sockets {
-        match socket.read() {
+        match read(socket) {
             Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, WireCloseCode::Away),
             other => panic!("expected a 1001 close, got {other:?}"),
         }
@@ -270,26 +294,22 @@ fn the_chat_fans_a_message_out_to_every_client_on_every_shard() {
     });
     let addr = server.addr();
     // Enough clients that SO_REUSEPORT puts some on each shard of a 2-CPU mask.
-    let mut clients: Vec<_> = (0..6)
-        .map(|_| {
-            let stream = common::connect(addr);
-            tungstenite::client(format!("ws://{addr}/chat"), stream)
-                .expect("handshake")
-                .0
-        })
-        .collect();
+    let mut clients: Vec<_> = (0..6).map(|_| connect_ws(addr, "/chat")).collect();
     // A client is in its room once its upgrade ran: wait until a message from the last
     // one reaches it (each client sees its own messages).
     let last = clients.len() - 1;
     clients[last].send(Message::text("ready?")).expect("send");
-    assert_eq!(clients[last].read().expect("read"), Message::text("ready?"));
+    assert_eq!(
+        read(&mut clients[last]).expect("read"),
+        Message::text("ready?")
+    );
     for client in &mut clients[..last] {
-        assert_eq!(client.read().expect("read"), Message::text("ready?"));
+        assert_eq!(read(client).expect("read"), Message::text("ready?"));
     }
     clients[0].send(Message::text("hello, room")).expect("send");
     for (i, client) in clients.iter_mut().enumerate() {
         assert_eq!(
-            client.read().expect("read"),
+            read(client).expect("read"),
             Message::text("hello, room"),
             "client {i}"
         );
