@@ -270,6 +270,7 @@ fn prometheus_text_parses_and_holds_the_numbers() {
         ("ringpin_shed_total", "counter"),
         ("ringpin_shed_permille", "gauge"),
         ("ringpin_accept_errors_total", "counter"),
+        ("ringpin_file_cold_reads_total", "counter"),
         ("ringpin_access_log_dropped_lines_total", "counter"),
         ("ringpin_handler_panics_total", "counter"),
         ("ringpin_service_time_seconds", "summary"),

@@ -415,7 +415,8 @@ fn a_slow_reader_gets_every_byte_of_a_large_file() {
         )
         .expect("write");
     // Reads in small steps with pauses: the server's send buffer fills again and again,
-    // and each time it waits for room (the one-byte write) and resumes sendfile.
+    // and each time it waits for room (a POLLOUT poll on the own ring, a one-byte write
+    // on glommio's socket) and resumes sendfile.
     let mut received = Vec::with_capacity(size + 4096);
     let mut buf = vec![0u8; 64 * 1024];
     let started = Instant::now();
@@ -458,4 +459,48 @@ fn a_slow_reader_gets_every_byte_of_a_large_file() {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A file body that is not in the page cache is read into it off the shard (glommio's
+/// blocking thread), then sent whole and right; the shard counts the pieces.
+#[test]
+fn a_cold_file_is_read_into_the_cache_off_the_shard() {
+    use std::os::fd::AsRawFd;
+    let site = site();
+    let size = 3 * 1024 * 1024 + 4321;
+    let path = site.dir.join("cold.bin");
+    write_file(&path, size);
+    let file = std::fs::File::open(&path).expect("open");
+    file.sync_all().expect("fsync");
+    // SAFETY: posix_fadvise passes no memory; `file` stays open for the call. DONTNEED
+    // drops the file's clean pages from the page cache.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0, "posix_fadvise");
+    let (status, _, body) = site.curl(&[], "/cold.bin");
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), size);
+    let whole = pattern(1024 * 1024);
+    assert!(
+        body.chunks(whole.len()).all(|c| c == &whole[..c.len()]),
+        "body differs"
+    );
+    // Counters are published on the shard's clock tick.
+    let started = Instant::now();
+    loop {
+        let cold = site
+            .server()
+            .metrics()
+            .snapshot()
+            .total
+            .counters
+            .file_cold_reads;
+        if cold >= 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no piece of the evicted file was counted as read off the shard"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -143,3 +143,81 @@ pub(crate) fn sendfile(fd: RawFd, file: &File, offset: &mut u64, len: usize) -> 
     *offset += n as u64;
     Ok(n)
 }
+
+/// `cachestat(2)`'s number: new system calls share one number on every architecture
+/// (451 since Linux 6.5); the libc crate names it only for some targets.
+const SYS_CACHESTAT: libc::c_long = 451;
+
+#[repr(C)]
+struct CachestatRange {
+    off: u64,
+    len: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Cachestat {
+    nr_cache: u64,
+    nr_dirty: u64,
+    nr_writeback: u64,
+    nr_evicted: u64,
+    nr_recently_evicted: u64,
+}
+
+/// Whether every page of `len` bytes of `file` from `offset` is in the page cache, so
+/// that `sendfile` or a read of them cannot wait for the disk. `None` where the kernel
+/// cannot tell (`cachestat(2)` is Linux 6.5+; some file systems refuse it).
+pub(crate) fn cached(file: &File, offset: u64, len: usize) -> Option<bool> {
+    if len == 0 {
+        return Some(true);
+    }
+    let range = CachestatRange {
+        off: offset,
+        len: len as u64,
+    };
+    let mut stat = Cachestat::default();
+    // SAFETY: `range` is a valid, readable cachestat_range and `stat` a valid, writable
+    // cachestat for the call; the kernel reads the one and writes the other. `file` is
+    // borrowed, so its descriptor stays open; flags 0 is the only defined value.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            std::ptr::addr_of!(range),
+            std::ptr::addr_of_mut!(stat),
+            0,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    let page = page_size();
+    let pages = (offset + len as u64 - 1) / page - offset / page + 1;
+    Some(stat.nr_cache >= pages)
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf reads a constant of the system; it passes no memory.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
+}
+
+/// Reads `len` bytes of `file` from `offset` and throws them away, so that they are in the
+/// page cache afterwards: a blocking read, for a thread that may wait for the disk (never a
+/// shard). Stops early at the end of the file.
+pub(crate) fn read_into_cache(file: &File, offset: u64, len: usize) -> io::Result<()> {
+    let mut buf = vec![0u8; len.min(128 * 1024)];
+    let mut at = offset;
+    let end = offset.saturating_add(len as u64);
+    while at < end {
+        let want = usize::try_from(end - at).map_or(buf.len(), |n| n.min(buf.len()));
+        let n = match std::os::unix::fs::FileExt::read_at(file, &mut buf[..want], at) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        at += n as u64;
+    }
+    Ok(())
+}

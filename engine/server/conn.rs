@@ -442,9 +442,13 @@ impl Conn {
     /// bytes may mix two versions.
     async fn send_file(&mut self, body: FileBody) -> io::Result<()> {
         let send_timeout = self.shard.timeouts.send;
-        self.io
+        let cold = self
+            .io
             .send_file(self.session.output_mut(), &body, send_timeout)
             .await?;
+        if cold > 0 {
+            self.shard.metrics.file_cold_reads(cold);
+        }
         let changed = body.file().metadata().map_or(true, |meta| {
             let modified = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
             body.changed_since_head(meta.len(), modified)

@@ -142,17 +142,22 @@ impl Transport {
     /// descriptor (made non-blocking at its first file), on either transport. The head goes with one
     /// `send(MSG_MORE)`, so it leaves with the file's first bytes, not in a segment of its
     /// own; what the socket does not take then goes through [`Transport::write_all`]. When
-    /// the send buffer is full, one byte of the file goes the same way (in `output`, empty
-    /// by then), which waits for room within `timeout` as every write does; then
-    /// `sendfile` resumes. A file that ends before the region does is
+    /// the send buffer is full, the own ring waits for room with a `POLLOUT` poll on the
+    /// ring (timed as its sends are); glommio's socket, which has no such wait, sends one
+    /// byte of the file through [`Transport::write_all`] (in `output`, empty by then),
+    /// which waits for room within `timeout` as every write does; then `sendfile` resumes. A file that ends before the region does is
     /// `ErrorKind::UnexpectedEof`: the caller closes the connection, and the client sees a
     /// short body, never a wrong one as complete.
+    ///
+    /// A piece not in the page cache is read into it first on glommio's blocking thread
+    /// ([`warm`]), so a cold file never stops the shard on the disk; returns how many
+    /// pieces were.
     pub(crate) async fn send_file(
         &mut self,
         output: &mut BytesMut,
         body: &FileBody,
         timeout: Duration,
-    ) -> io::Result<()> {
+    ) -> io::Result<u32> {
         let fd = match self {
             Transport::Ring(ring) => ring.nonblocking_fd()?,
             Transport::Socket(socket) => socket.nonblocking_fd()?,
@@ -178,9 +183,15 @@ impl Transport {
         let mut offset = body.offset();
         let end = offset.saturating_add(body.len());
         let mut since_yield = 0;
+        let mut cold = 0;
+        let mut warmed_to = offset;
         while offset < end {
             let want =
                 usize::try_from(end - offset).map_or(SENDFILE_CHUNK, |n| n.min(SENDFILE_CHUNK));
+            if offset >= warmed_to {
+                cold += u32::from(warm(body.file(), offset, want).await?);
+                warmed_to = offset + want as u64;
+            }
             match fs::sendfile(fd, body.file(), &mut offset, want) {
                 Ok(0) => return Err(shrank()),
                 Ok(n) => {
@@ -191,6 +202,10 @@ impl Transport {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Transport::Ring(ring) = self {
+                        ring.writable(output, timeout).await?;
+                        continue;
+                    }
                     output.clear();
                     output.resize(1, 0);
                     let read = std::os::unix::fs::FileExt::read_exact_at(
@@ -212,7 +227,7 @@ impl Transport {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(cold)
     }
 }
 
@@ -225,12 +240,21 @@ impl Transport {
         output: &mut BytesMut,
         body: &FileBody,
         timeout: Duration,
-    ) -> io::Result<()> {
+    ) -> io::Result<u32> {
         let mut offset = body.offset();
         let end = offset.saturating_add(body.len());
+        let mut cold = 0;
+        let mut warmed_to = offset;
         loop {
             let want =
                 usize::try_from(end - offset).map_or(TLS_FILE_CHUNK, |n| n.min(TLS_FILE_CHUNK));
+            if want > 0 && offset >= warmed_to {
+                // Warmed a sendfile piece at a time: one check per 1 MiB, not per record.
+                let ahead =
+                    usize::try_from(end - offset).map_or(SENDFILE_CHUNK, |n| n.min(SENDFILE_CHUNK));
+                cold += u32::from(warm(body.file(), offset, ahead).await?);
+                warmed_to = offset + ahead as u64;
+            }
             if want > 0 {
                 let start = output.len();
                 output.resize(start + want, 0);
@@ -257,10 +281,26 @@ impl Transport {
             }
             self.write_all(output, timeout).await?;
             if offset >= end {
-                return Ok(());
+                return Ok(cold);
             }
         }
     }
+}
+
+/// Makes sure `len` bytes of `file` from `offset` are in the page cache before the shard
+/// reads or `sendfile`s them: when `cachestat(2)` says some are not, they are read on
+/// glommio's blocking thread while the shard serves its other connections (a disk read
+/// on the shard would stall every one of them). Returns whether it had to. Where the
+/// kernel cannot tell, the shard reads as before.
+async fn warm(file: &std::fs::File, offset: u64, len: usize) -> io::Result<bool> {
+    if fs::cached(file, offset, len) != Some(false) {
+        return Ok(false);
+    }
+    let file = file.try_clone()?;
+    glommio::executor()
+        .spawn_blocking(move || fs::read_into_cache(&file, offset, len))
+        .await?;
+    Ok(true)
 }
 
 /// How much of a file one TLS write carries: four full records.

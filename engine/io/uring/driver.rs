@@ -339,6 +339,27 @@ impl Inner {
         self.push_send(index)
     }
 
+    /// Queues a wait until the socket has room (`POLLOUT`), in the place of a send: it
+    /// completes as a send does, so the writer waits for it (timed) the same way. For a
+    /// system call the ring does not make (`sendfile`) that found the send buffer full.
+    pub(super) fn wait_writable(&mut self, index: u32) -> io::Result<()> {
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return Err(io::Error::other("ring slot vanished"));
+        };
+        slot.sending.clear();
+        slot.sent = 0;
+        slot.send_fresh = true;
+        slot.send_is_poll = true;
+        slot.send = Send::InFlight { cancelled: false };
+        let entry = opcode::PollAdd::new(types::Fd(slot.fd), libc::POLLOUT as u32)
+            .build()
+            .user_data(user_data(Op::Send, index, slot.generation));
+        self.fresh_sends.push(index);
+        // SAFETY: a poll points at no memory.
+        unsafe { self.queue(entry) };
+        Ok(())
+    }
+
     fn push_send(&mut self, index: u32) -> io::Result<()> {
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return Ok(());
@@ -511,7 +532,17 @@ impl Inner {
         };
         if slot.closing {
             slot.send = Send::Idle;
+            slot.send_is_poll = false;
             return self.sync(index);
+        }
+        if std::mem::take(&mut slot.send_is_poll) {
+            // A poll's result is the ready mask (an error or hang-up included: the next
+            // system call on the socket reports it).
+            slot.send = Send::Done(if res >= 0 { Ok(()) } else { Err(-res) });
+            if let Some(writer) = slot.writer.take() {
+                writer.wake();
+            }
+            return Ok(());
         }
         match res {
             1.. => {

@@ -315,6 +315,30 @@ impl RingConn {
             }
             inner.send(self.index, std::mem::take(output))?;
         }
+        self.finish_send(output, timeout).await
+    }
+
+    /// Waits until the socket has room for more (`POLLOUT`, on the ring), at most
+    /// `timeout` (`ErrorKind::TimedOut` then): for a system call the ring does not make
+    /// (`sendfile`) that found the send buffer full. Only between the ring's own sends, as
+    /// [`RingConn::nonblocking_fd`]; `scratch` comes back empty.
+    pub(crate) async fn writable(
+        &self,
+        scratch: &mut BytesMut,
+        timeout: Duration,
+    ) -> io::Result<()> {
+        {
+            let mut inner = self.driver.inner.borrow_mut();
+            if inner.slot(self.index, self.generation).is_none() {
+                return Err(io::Error::other("ring slot lost"));
+            }
+            inner.wait_writable(self.index)?;
+        }
+        self.finish_send(scratch, timeout).await
+    }
+
+    /// Waits for the send (or the wait for room) just queued; gives its buffer back empty.
+    async fn finish_send(&self, output: &mut BytesMut, timeout: Duration) -> io::Result<()> {
         self.driver.wake();
         let mut first = true;
         let mut timer: Option<Pin<Box<Timer>>> = None;

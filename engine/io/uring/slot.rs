@@ -83,6 +83,9 @@ pub(super) struct Slot {
     /// Set when a send is queued; the driver wakes the writer after the turn that submitted
     /// it if it did not complete there, so the writer starts its send timer only then.
     pub send_fresh: bool,
+    /// The send in flight is a wait for room (`POLL_ADD`, `POLLOUT`), not a send: its
+    /// completion is a poll mask, and `sending` stays empty.
+    pub send_is_poll: bool,
     pub writer: Option<Waker>,
     /// The connection is gone: cancel what is in flight, close when nothing is.
     pub closing: bool,

@@ -166,6 +166,9 @@ pub struct Counters {
     pub tls_handshakes_refused: u64,
     /// TLS handshakes in flight now: a gauge (summed over shards).
     pub tls_handshakes_in_flight: u64,
+    /// Pieces of file bodies (up to 1 MiB each) that were not in the page cache and were
+    /// read into it off the shard, on glommio's blocking thread, before being sent.
+    pub file_cold_reads: u64,
     requests: [u64; STATUS_CLASSES.len()],
     parse_errors: [u64; PARSE_ERROR_BUCKETS],
     timeouts: [u64; TimeoutKind::ALL.len()],
@@ -241,6 +244,7 @@ impl Counters {
         self.tls_handshake_failures += other.tls_handshake_failures;
         self.tls_handshakes_refused += other.tls_handshakes_refused;
         self.tls_handshakes_in_flight += other.tls_handshakes_in_flight;
+        self.file_cold_reads += other.file_cold_reads;
         sum(&mut self.requests, &other.requests);
         sum(&mut self.parse_errors, &other.parse_errors);
         sum(&mut self.timeouts, &other.timeouts);
@@ -642,6 +646,11 @@ impl ShardMetrics {
     /// A TLS connection was closed at once: the shard had its most handshakes in flight.
     pub fn tls_handshake_refused(&self) {
         self.count(|c| c.tls_handshakes_refused += 1);
+    }
+
+    /// `pieces` of a file body were read into the page cache off the shard.
+    pub fn file_cold_reads(&self, pieces: u32) {
+        self.count(|c| c.file_cold_reads += u64::from(pieces));
     }
 
     /// The shard has `now` TLS handshakes in flight.

@@ -9,7 +9,7 @@ use super::*;
 type ShardFamily = (&'static str, &'static str, fn(&Counters) -> u64);
 
 #[rustfmt::skip]
-const SHARD_FAMILIES: [ShardFamily; 8] = [
+const SHARD_FAMILIES: [ShardFamily; 9] = [
     ("ringpin_connections_opened_total", "Connections accepted.", |c| c.connections_opened),
     ("ringpin_connections_closed_total", "Connections closed.", |c| c.connections_closed),
     ("ringpin_connections_open", "Connections open now.", Counters::connections_open),
@@ -18,6 +18,7 @@ const SHARD_FAMILIES: [ShardFamily; 8] = [
     ("ringpin_shed_total", "Requests refused: the shard was overloaded.", |c| c.shed),
     ("ringpin_shed_permille", "Share of new requests refused now, in thousandths.", |c| c.shed_permille),
     ("ringpin_accept_errors_total", "Failed accept calls.", |c| c.accept_errors),
+    ("ringpin_file_cold_reads_total", "File body pieces read into the page cache off the shard before sending.", |c| c.file_cold_reads),
 ];
 
 /// The families of a server that serves TLS (shown only then).
