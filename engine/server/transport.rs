@@ -293,7 +293,11 @@ impl Transport {
 /// on the shard would stall every one of them). Returns whether it had to. Where the
 /// kernel cannot tell, the shard reads as before.
 async fn warm(file: &std::fs::File, offset: u64, len: usize) -> io::Result<bool> {
-    if fs::cached(file, offset, len) != Some(false) {
+    // `cachestat` walks the range page by page (about 10 µs for 2 MiB on an AMD EPYC VM,
+    // 2026-12-07, perf): it looks at the piece's first [`WARM_PROBE`] bytes only. A file
+    // is rarely cold past a cached start: the page cache reads ahead, and an evicted file
+    // goes whole.
+    if fs::cached(file, offset, len.min(WARM_PROBE)) != Some(false) {
         return Ok(false);
     }
     let file = file.try_clone()?;
@@ -302,6 +306,9 @@ async fn warm(file: &std::fs::File, offset: u64, len: usize) -> io::Result<bool>
         .await?;
     Ok(true)
 }
+
+/// How much of each piece [`warm`] asks `cachestat` about.
+const WARM_PROBE: usize = 128 * 1024;
 
 /// How much of a file one TLS write carries: four full records.
 const TLS_FILE_CHUNK: usize = 64 * 1024;
