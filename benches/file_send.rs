@@ -15,6 +15,8 @@
 //! `file_send`, and the whole process's (the receiver's copy-out included: on loopback the
 //! kernel does part of the sender's work in the receiver's context) in `file_send_total`.
 //!
+//! The sender is pinned to CPU 1 and the receiver to CPU 0.
+//!
 //! `cargo bench --bench file_send`; a smoke run: `cargo bench --bench file_send -- --quick`.
 
 use std::fs::File;
@@ -31,6 +33,18 @@ use io_uring::{opcode, squeue, types, IoUring};
 const SIZES: [usize; 3] = [64 * 1024, 1024 * 1024, 4 * 1024 * 1024];
 const PIPE_BYTES: usize = 1024 * 1024;
 const COPY_BYTES: usize = 256 * 1024;
+/// The sender (and the io_uring workers it starts, which inherit its affinity) on one CPU,
+/// the receiver on another, as the harness pins server and client; on a one-CPU machine
+/// both share it.
+const SENDER_CPU: usize = 1;
+const RECEIVER_CPU: usize = 0;
+
+fn pin(cpu: usize) {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if let Some(core) = cores.iter().find(|c| c.id == cpu).or(cores.first()) {
+        core_affinity::set_for_current(*core);
+    }
+}
 
 /// A loopback connection whose far end a thread drains; `receiver` is that thread's tid.
 struct Sink {
@@ -44,6 +58,7 @@ fn sink() -> Sink {
     let receiver = Arc::new(AtomicI32::new(0));
     let tid = receiver.clone();
     std::thread::spawn(move || {
+        pin(RECEIVER_CPU);
         // SAFETY: gettid takes no arguments and cannot fail.
         tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
         let (mut conn, _) = listener.accept().expect("accept");
@@ -205,6 +220,7 @@ fn file_of(len: usize) -> (File, std::path::PathBuf) {
 }
 
 fn bench(c: &mut Criterion, group_name: &str, sender_only: bool) {
+    pin(SENDER_CPU);
     let mut group = c.benchmark_group(group_name);
     group
         .warm_up_time(Duration::from_secs(1))
