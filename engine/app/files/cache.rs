@@ -35,14 +35,22 @@ pub(crate) struct OpenFile {
     pub etag: Bytes,
     /// `Last-Modified`, an IMF-fixdate.
     pub last_modified: Bytes,
+    /// `Content-Type`, from the path's extension (looked up once per version, not per
+    /// response).
+    pub content_type: &'static str,
     /// The whole file, read once, when it is at most the inline limit: sent from memory
     /// with the head in one write instead of a `sendfile` per response.
     pub inline: Option<Bytes>,
 }
 
 impl OpenFile {
-    /// Reads `file`'s metadata (and its bytes, when it is at most `inline_max` long).
-    pub(crate) fn new(file: File, inline_max: u64) -> io::Result<OpenFile> {
+    /// Reads `file`'s metadata (and its bytes, when it is at most `inline_max` long);
+    /// `content_type` is what its responses say they carry.
+    pub(crate) fn new(
+        file: File,
+        inline_max: u64,
+        content_type: &'static str,
+    ) -> io::Result<OpenFile> {
         let meta = file.metadata()?;
         let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         let stamp = Stamp {
@@ -69,6 +77,7 @@ impl OpenFile {
             is_file,
             etag: Bytes::from(etag),
             last_modified: Bytes::from(httpdate::fmt_http_date(modified)),
+            content_type,
             inline,
         })
     }
@@ -180,7 +189,7 @@ mod tests {
         let (path, _) = temp_file(b"hello");
         let open = || {
             File::open(&path)
-                .and_then(|f| OpenFile::new(f, 1024))
+                .and_then(|f| OpenFile::new(f, 1024, "text/plain"))
                 .map(Some)
         };
         let mut cache = FileCache::new(NonZeroUsize::new(2).expect("2"), Duration::from_secs(1));

@@ -197,7 +197,12 @@ impl ServeDir {
         let inline_max = self.inline_max;
         let opened = self.cache.borrow_mut().get(relative, Instant::now(), || {
             match crate::io::fs::open_beneath(&self.root, relative) {
-                Ok(file) => OpenFile::new(file, inline_max).map(Some),
+                Ok(file) => {
+                    let content_type = mime_guess::from_path(relative)
+                        .first_raw()
+                        .unwrap_or("application/octet-stream");
+                    OpenFile::new(file, inline_max, content_type).map(Some)
+                }
                 // Missing, not a directory on the way, a symlink leaving the root
                 // (EXDEV) or a loop: nothing to serve, the same for all.
                 Err(e) if open_names_nothing(&e) => Ok(None),
@@ -233,9 +238,8 @@ impl ServeDir {
     }
 
     fn serve_file(&self, request: &Request, relative: &str, file: Rc<OpenFile>) -> Response {
-        let content_type = mime_guess::from_path(relative)
-            .first_raw()
-            .unwrap_or("application/octet-stream");
+        // The original's type: a precompressed sibling (`app.js.br`) is still JavaScript.
+        let content_type = file.content_type;
         let (file, coding) = match self.precompressed {
             true => match self.precompressed_variant(request, relative) {
                 Some((variant, coding)) => (variant, Some(coding)),
