@@ -12,6 +12,8 @@
 #   baseline     hello beside a bare glommio + httparse loop: req/s, p50/p99, CPU per request
 #   static-files the static_files example beside nginx (sendfile on), 1 KiB / 64 KiB / 4 MiB
 #                files: responses/s and CPU per response (docs/static-files.md)
+#   services     the fastjson_api and cache_server examples beside actix-web and axum
+#                versions of them, route by route, and connection churn (docs/benchmarks.md)
 #
 # `benches/run.sh SUBCOMMAND --help` gives each one's options. Every subcommand pins the
 # server to CPU 1 and the load to CPU 0 (so it needs two CPUs), builds in release mode what
@@ -27,7 +29,8 @@ case "$subcommand" in
     compare) shift; exec "$BENCHES/harness/run.sh" "$@" ;;
     ab | trips | production | idle | baseline) shift; exec "$BENCHES/cmd/$subcommand.sh" "$@" ;;
     static-files) shift; exec "$BENCHES/cmd/static_files.sh" "$@" ;;
+    services) shift; exec "$BENCHES/cmd/services.sh" "$@" ;;
     -h | --help | help) usage; exit 0 ;;
     "") usage >&2; exit 2 ;;
-    *) echo "benches/run.sh: unknown subcommand '$subcommand' (compare, ab, trips, production, idle, baseline, static-files)" >&2; exit 2 ;;
+    *) echo "benches/run.sh: unknown subcommand '$subcommand' (compare, ab, trips, production, idle, baseline, static-files, services)" >&2; exit 2 ;;
 esac
