@@ -319,9 +319,20 @@ impl Replies {
         }
     }
 
-    /// True if the server closes without sending anything more.
+    /// True if the server closes without sending anything more. When something more
+    /// arrives, it is printed (a failing test's output shows what the server sent).
     pub fn closed(&mut self) -> bool {
-        self.buf.is_empty() && !self.fill()
+        if self.buf.is_empty() && !self.fill() {
+            return true;
+        }
+        // Something arrived: read on to the end (bounded by the read timeout) to show it.
+        while self.buf.len() < 65536 && self.fill() {}
+        eprintln!(
+            "expected a close, received {} more bytes: {:?}",
+            self.buf.len(),
+            String::from_utf8_lossy(self.buf.get(..self.buf.len().min(512)).unwrap_or_default())
+        );
+        false
     }
 }
 
