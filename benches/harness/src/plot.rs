@@ -107,14 +107,17 @@ pub fn draw(summary: &Summary, path: &Path) -> Result<(), String> {
                     colour.stroke_width(width.saturating_sub(1).max(1)),
                 ))
                 .map_err(|e| fail(&e))?;
-            let markers = cells.iter().zip(p99.iter().zip(&p50)).flat_map(|(cell, (a, b))| {
-                let style = if cell.has_verdict() {
-                    colour.filled()
-                } else {
-                    colour.stroke_width(1)
-                };
-                [Circle::new(*a, 4, style), Circle::new(*b, 3, style)]
-            });
+            let markers = cells
+                .iter()
+                .zip(p99.iter().zip(&p50))
+                .flat_map(|(cell, (a, b))| {
+                    let style = if cell.has_verdict() {
+                        colour.filled()
+                    } else {
+                        colour.stroke_width(1)
+                    };
+                    [Circle::new(*a, 4, style), Circle::new(*b, 3, style)]
+                });
             chart.draw_series(markers).map_err(|e| fail(&e))?;
         }
         chart
