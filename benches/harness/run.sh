@@ -28,6 +28,11 @@
 # rates, the same for every server (default 10k and 30k req/s): p50/p99/p99.9, and the
 # generator's send lag p99 beside each (a point gets a verdict only under 100 µs).
 # Server CPU is the sum of field 1 of /proc/PID/task/*/schedstat (nginx: its worker).
+# The Go servers (go: net/http; go-fasthttp: fasthttp from Debian's
+# golang-github-valyala-fasthttp-dev, built in GOPATH mode) run with GOMAXPROCS=$GO_GOMAXPROCS
+# and GOGC=$GO_GOGC in their environment (default 1 and 100) and log the settings their
+# runtime took at start; each start's line goes into runs.jsonl and the report lists them
+# under its table (docs/benchmarks.md, "The Go rows").
 # Every run is one JSON line in OUT/runs.jsonl; `ringpin-bench report` takes the medians and
 # writes OUT/report.md (the table) and OUT/latency.svg (the plot).
 #
@@ -54,7 +59,7 @@
 #   --duration S       seconds per measured run [DURATION, default 10]
 #   --warmup S         ringpin-load's unrecorded warmup, seconds [WARMUP, default 1]
 #   --servers LIST     comma-separated, from: ringpin glommio-bare monoio-bare uring-bare actix
-#                      hyper axum may-minihttp go nginx [SERVERS, default all]
+#                      hyper axum may-minihttp go go-fasthttp nginx [SERVERS, default all]
 #   --fractions LIST   open-loop rates as fractions of each server's own peak
 #                      [FRACTIONS, default 0.1,0.25,0.5,0.75,0.9]
 #   --rates LIST       open-loop fixed rates, req/s, the same for every server
@@ -63,6 +68,7 @@
 #   --skip-build       use the binaries already built
 #   --report-only      rewrite OUT/report.md and OUT/latency.svg from OUT/runs.jsonl
 # PORT_RANGE=LOW-HIGH overrides the ports servers are started on (see Ports above).
+# GO_GOMAXPROCS and GO_GOGC (default 1 and 100) set the Go servers' GOMAXPROCS and GOGC.
 # RINGPIN_LOAD=/path/to/ringpin-load overrides where the open-loop generator is found, and
 # RINGPIN_HELLO=/path/to/hello the ringpin server (default: this tree's, built here). Both are
 # copied into OUT/bin before the first run, so a rebuild during the run changes nothing.
@@ -71,7 +77,13 @@ BENCH_NAME=bench
 # shellcheck source=benches/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-ALL_SERVERS="ringpin,glommio-bare,monoio-bare,actix,hyper,axum,may-minihttp,go,nginx,uring-bare"
+ALL_SERVERS="ringpin,glommio-bare,monoio-bare,actix,hyper,axum,may-minihttp,go,go-fasthttp,nginx,uring-bare"
+# The Go servers' runtime settings, passed in their environment (each logs what it took).
+GO_GOMAXPROCS="${GO_GOMAXPROCS:-1}"
+GO_GOGC="${GO_GOGC:-100}"
+# Where Debian's Go libraries are (GOPATH mode), and fasthttp's package there.
+GO_LIBRARIES=/usr/share/gocode
+FASTHTTP_PACKAGE=golang-github-valyala-fasthttp-dev
 CONNECTIONS="$WRK_CONNECTIONS"
 # The sequential phase: round trips recorded, the pause before each request (long enough
 # for the server to go back to waiting), and the bound on the whole run.
@@ -152,8 +164,11 @@ ensure_tools() {
         NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
         [[ -x "$NGINX" ]] || { apt_install nginx; NGINX=/usr/sbin/nginx; }
     fi
-    if wants go && ((SKIP_BUILD == 0)); then
+    if { wants go || wants go-fasthttp; } && ((SKIP_BUILD == 0)); then
         command -v go >/dev/null || apt_install golang-go
+    fi
+    if wants go-fasthttp && ((SKIP_BUILD == 0)); then
+        [[ -d "$GO_LIBRARIES/src/github.com/valyala/fasthttp" ]] || apt_install "$FASTHTTP_PACKAGE"
     fi
     # 10,000 idle connections need more descriptors than the usual 1024, in the servers
     # (started from this shell) and in the client.
@@ -185,6 +200,13 @@ build() {
     if wants go; then
         log "building the Go peer with $(go version)"
         (cd "$PEERS/go" && GOFLAGS='' GOPROXY=off go build -o "$PEERS_TARGET/release/go-nethttp" .)
+    fi
+    if wants go-fasthttp; then
+        local fasthttp
+        fasthttp="$(dpkg-query -W -f='${Version}' "$FASTHTTP_PACKAGE" 2>/dev/null || echo unknown)"
+        log "building the fasthttp peer with $(go version), $FASTHTTP_PACKAGE $fasthttp"
+        (cd "$PEERS/fasthttp" && GO111MODULE=off GOPATH="$GO_LIBRARIES" GOFLAGS='' GOPROXY=off \
+            go build -ldflags "-X main.fasthttpDebian=$fasthttp" -o "$PEERS_TARGET/release/go-fasthttp" .)
     fi
 }
 
@@ -261,8 +283,11 @@ launch_server() {
         ringpin)
             start_pinned "$SERVER_LOG" env RUST_LOG=warn "$HELLO_BIN" --addr "$addr" --cores "$SERVER_CPU"
             ;;
-        go)
-            start_pinned "$SERVER_LOG" env GOMAXPROCS=1 "$PEERS_TARGET/release/go-nethttp" --addr "$addr"
+        go | go-fasthttp)
+            local bin=go-nethttp
+            [[ "$name" == go ]] || bin="$name"
+            start_pinned "$SERVER_LOG" env GOMAXPROCS="$GO_GOMAXPROCS" GOGC="$GO_GOGC" \
+                "$PEERS_TARGET/release/$bin" --addr "$addr"
             ;;
         nginx)
             local prefix="$RAW/nginx-prefix"
@@ -326,6 +351,19 @@ start_server() {
         stop_server
     done
     die_server "$name: lost its port to another process $PORT_ATTEMPTS times in a row (earlier stderr in $SERVER_LOG.port-*)"
+}
+
+# record_settings REP NAME ROUTE: a Go server's settings line (`...; settings: go1.19.8,
+# GOMAXPROCS=1, GOGC=100`, what its runtime took, logged before it listens) as one line in
+# runs.jsonl; fails the run if it logged none. Other servers log no settings.
+record_settings() {
+    local rep="$1" name="$2" route="$3" settings
+    [[ "$name" == go || "$name" == go-fasthttp ]] || return 0
+    settings="$(sed -n 's/.*; settings: //p' "$SERVER_LOG" | head -n1 | tr -d '\042\134')"
+    [[ -n "$settings" ]] || die_server "$name logged no 'settings:' line at start (a binary from before it did? drop --skip-build)"
+    printf '{"kind":"settings","rep":%d,"server":"%s","route":"%s","settings":"%s"}\n' \
+        "$rep" "$name" "$route" "$settings" >>"$RUNS"
+    log "$name runs with $settings"
 }
 
 # wrk_run KIND REP NAME ROUTE TAG: one wrk run (KIND closed or pipelined), one line in runs.jsonl.
@@ -410,7 +448,10 @@ rotated() {
 
 # The report's opening lines: when, where, what ran, how loaded the machine was.
 write_header() {
-    local cpu_model kernel commit dirty
+    local cpu_model kernel commit dirty go_env=""
+    if [[ "$GO_GOMAXPROCS/$GO_GOGC" != 1/100 ]] && { wants go || wants go-fasthttp; }; then
+        go_env="GO_GOMAXPROCS=$GO_GOMAXPROCS GO_GOGC=$GO_GOGC "
+    fi
     cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     kernel="$(uname -r)"
     commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -426,7 +467,7 @@ write_header() {
         echo "Each server alone on CPU $SERVER_CPU (\`taskset -c $SERVER_CPU\`, one worker thread), the generator on CPU $CLIENT_CPU;" \
             "$REPS repetition(s), ${DURATION} s per run (open loop: after ${WARMUP} s of warmup). ringpin runs as users get it:" \
             "\`examples/hello --cores $SERVER_CPU\` (load shedding off, the example's default)${HELLO_SOURCE:+, built at $HELLO_SOURCE}. Generators: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), ringpin-load from $LOAD_SOURCE."
-        echo "Command: \`benches/run.sh compare$([[ $MODE == quick ]] && echo ' --quick') --servers $SERVERS --reps $REPS --duration $DURATION --fractions $FRACTIONS --rates $RATES\`."
+        echo "Command: \`${go_env}benches/run.sh compare$([[ $MODE == quick ]] && echo ' --quick') --servers $SERVERS --reps $REPS --duration $DURATION --fractions $FRACTIONS --rates $RATES\`."
         echo
     } >"$OUT/header.md"
 }
@@ -477,6 +518,7 @@ main() {
             while read -r name; do
                 tag="$(run_tag "$rep" "$name" "$route")"
                 start_server "$name" "$route" "$RAW/$tag.server.log"
+                record_settings "$rep" "$name" "$route"
                 wrk_run closed "$rep" "$name" "$route" "$tag"
                 sleep 0.5
                 wrk_run pipelined "$rep" "$name" "$route" "$tag"
@@ -498,6 +540,7 @@ main() {
                 tag="$(run_tag "$rep" "$name" "$route")"
                 log "$name's own peak on $route: $peak req/s"
                 start_server "$name" "$route" "$RAW/$tag.open.server.log"
+                record_settings "$rep" "$name" "$route"
                 for fraction in "${FRACTION_LIST[@]}"; do
                     rate="$(awk -v p="$peak" -v f="$fraction" 'BEGIN { printf "%.0f", p * f }')"
                     open_run "$rep" "$name" "$route" "$fraction" "$rate" "$tag"

@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use crate::runs::{median, others_pct, OpenCell, Point, Row, Run, Summary, VERDICT_LAG_US};
+use crate::runs::{
+    median, others_pct, settings, OpenCell, Point, Row, Run, Summary, VERDICT_LAG_US,
+};
 
 pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
     let mut md = String::new();
@@ -28,6 +30,7 @@ pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
         md.push_str(&table_row(row));
     }
     md.push('\n');
+    md.push_str(&settings_note(runs));
     md.push_str(&latency_table(summary));
     md.push_str(
         "\n- **req/s**: wrk, 64 keep-alive connections, one request in flight on each. \
@@ -64,14 +67,14 @@ pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
          of its response, then the generator's own send lag p99 in µs. A cell in \
          parentheses with ‡ has **no verdict**: the generator's send lag p99 was {VERDICT_LAG_US:.0} µs \
          or more (its core was busy, or every connection was waiting on the server), so the \
-         figures are not the server's alone. † the rate is above this server's own peak, so \
-         it is overloaded and the figures are queueing time. * ringpin-load did not hold \
+         figures are not the server's alone; \"(‡ in k of n runs)\" after a cell with a \
+         verdict: k of the runs behind its medians had none on their own (every run, with \
+         its lag and `blocked`, the slots that found every connection busy, is in the list \
+         below). † the rate is above this server's own peak, so it is overloaded and the figures are queueing time. * ringpin-load did not hold \
          the rate (achieved < 98 %), or some requests failed or got a non-2xx answer (see \
          the runs)."
     );
-    md.push_str(
-        "- **idle KiB/conn**: growth of the server's VmRSS over ",
-    );
+    md.push_str("- **idle KiB/conn**: growth of the server's VmRSS over ");
     let idle = runs.iter().find_map(|run| match run {
         Run::Idle(i) => Some(i.idle.requested),
         _ => None,
@@ -83,6 +86,37 @@ pub fn render(summary: &Summary, runs: &[Run], plot_file: &str) -> String {
     );
     let _ = writeln!(md, "![latency against offered load]({plot_file})\n");
     md.push_str(&all_runs(runs));
+    md
+}
+
+/// The settings the servers logged at start (the Go servers' GOMAXPROCS and GOGC), under
+/// the table: one line per server, every distinct line with the starts it was logged at.
+fn settings_note(runs: &[Run]) -> String {
+    let servers = settings(runs);
+    if servers.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "Runtime settings, as each server logged them at start (in runs.jsonl as `settings` \
+         lines):\n\n",
+    );
+    for (server, lines) in &servers {
+        let said: Vec<String> = lines
+            .iter()
+            .map(|(line, starts)| {
+                format!(
+                    "`{line}` ({starts} start{})",
+                    if *starts == 1 { "" } else { "s" }
+                )
+            })
+            .collect();
+        let _ = write!(md, "- **{server}**: {}", said.join("; "));
+        if lines.len() > 1 {
+            md.push_str(" (the settings changed between starts)");
+        }
+        md.push('\n');
+    }
+    md.push('\n');
     md
 }
 
@@ -134,6 +168,9 @@ fn open_cell(cell: &OpenCell) -> String {
         let _ = write!(text, "({figures}) ‡");
     }
     let _ = write!(text, " · lag {}", micros(cell.send_lag_p99));
+    if cell.has_verdict() && cell.lagged_runs > 0 {
+        let _ = write!(text, " (‡ in {} of {} runs)", cell.lagged_runs, cell.runs);
+    }
     if cell.over_peak {
         text.push_str(" †");
     }
@@ -218,7 +255,7 @@ fn all_runs(runs: &[Run]) -> String {
                     |g| format!("{} ns/req", thousands(g.cpu_ns_per_request)),
                 );
                 format!(
-                    "| {} | open, {} | {} | `{}` | {} req/s asked, {} achieved; µs p50 {} p90 {} p99 {} p99.9 {} p99.99 {}; send lag p99 {}; generator CPU {generator} | {:.0} % of a core | non-2xx {}, errors {} | {:.2} | {} |",
+                    "| {} | open, {} | {} | `{}` | {} req/s asked, {} achieved; µs p50 {} p90 {} p99 {} p99.9 {} p99.99 {}; send lag p99 {}{}; blocked {}; generator CPU {generator} | {:.0} % of a core | non-2xx {}, errors {} | {:.2} | {} |",
                     o.rep,
                     Point::of(o).label(),
                     o.server,
@@ -231,6 +268,10 @@ fn all_runs(runs: &[Run]) -> String {
                     micros(l.p99_9),
                     micros(l.p99_99),
                     micros(o.result.send_lag_us.p99),
+                    if o.has_verdict() { "" } else { " ‡ (no verdict)" },
+                    o.result
+                        .blocked
+                        .map_or_else(|| "–".into(), |b| thousands(b as f64)),
                     100.0 * o.cpu_ns as f64 / o.wall_ns.max(1) as f64,
                     o.result.non_2xx,
                     o.result.errors,
@@ -272,6 +313,10 @@ fn all_runs(runs: &[Run]) -> String {
                     q.load
                 )
             }
+            Run::Settings(g) => format!(
+                "| {} | settings | {} | `{}` | as logged at start: {} | – | – | – | – |",
+                g.rep, g.server, g.route, g.settings
+            ),
         };
         md.push_str(&line);
         md.push('\n');
@@ -387,6 +432,7 @@ pub fn failures(summary: &Summary, runs: &[Run], expected: &Expected) -> Vec<Str
                     ));
                 }
             }
+            Run::Settings(_) => {}
         }
     }
     failures
@@ -574,12 +620,105 @@ mod tests {
     }
 
     #[test]
+    fn the_settings_servers_logged_are_quoted_under_the_table() {
+        let settings = |rep: u32, line: &str| {
+            format!(
+                r#"{{"kind":"settings","rep":{rep},"server":"go","route":"/","settings":"{line}"}}"#
+            )
+        };
+        let go: Vec<String> = [CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL]
+            .iter()
+            .map(|line| line.replace("ringpin", "go"))
+            .collect();
+        let first = settings(1, "go1.19.8, GOMAXPROCS=1, GOGC=100");
+        let second = settings(2, "go1.19.8, GOMAXPROCS=1, GOGC=100");
+        let mut lines = vec![first.as_str(), second.as_str()];
+        lines.extend(go.iter().map(String::as_str));
+        let runs: Vec<Run> = lines
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("a test line parses"))
+            .collect();
+        let summary = summarize(&runs);
+        assert_eq!(
+            summary.rows.len(),
+            1,
+            "a settings line is no row of its own"
+        );
+        let markdown = render(&summary, &runs, "latency.svg");
+        assert!(
+            markdown.contains("- **go**: `go1.19.8, GOMAXPROCS=1, GOGC=100` (2 starts)\n"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| 1 | settings | go | `/` | as logged at start: go1.19.8, GOMAXPROCS=1, GOGC=100 |"),
+            "{markdown}"
+        );
+        let other = settings(3, "go1.19.8, GOMAXPROCS=2, GOGC=100");
+        lines.push(&other);
+        let runs: Vec<Run> = lines
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("a test line parses"))
+            .collect();
+        let markdown = render(&summarize(&runs), &runs, "latency.svg");
+        assert!(
+            markdown.contains("(2 starts); `go1.19.8, GOMAXPROCS=2, GOGC=100` (1 start) (the settings changed between starts)"),
+            "{markdown}"
+        );
+        assert!(failures(&summarize(&runs), &runs, &Expected::default()).is_empty());
+        let plain = [CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL];
+        let runs: Vec<Run> = plain
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("a test line parses"))
+            .collect();
+        assert!(!render(&summarize(&runs), &runs, "latency.svg").contains("Runtime settings"));
+    }
+
+    #[test]
+    fn a_lagged_run_is_marked_in_its_cell_and_in_the_list() {
+        let lagged = |rep: u32, lag: f64| {
+            OPEN.replace(r#""rep":1"#, &format!(r#""rep":{rep}"#))
+                .replace(
+                    r#""send_lag_us":{"p99":60.0}}"#,
+                    &format!(r#""send_lag_us":{{"p99":{lag:.1}}},"blocked":1234}}"#),
+                )
+        };
+        let (second, third) = (lagged(2, 5000.0), lagged(3, 70.0));
+        let lines = [CLOSED, PIPELINED, OPEN, &second, &third, IDLE, SEQUENTIAL];
+        let runs: Vec<Run> = lines
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("a test line parses"))
+            .collect();
+        let markdown = render(&summarize(&runs), &runs, "latency.svg");
+        assert!(
+            markdown.contains(
+                "| ringpin | `/` | 125: 90.0 / 300 / 900 · lag 70.0 (‡ in 1 of 3 runs) |"
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("send lag p99 5,000 ‡ (no verdict); blocked 1,234;"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("send lag p99 70.0; blocked 1,234;"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("send lag p99 60.0; blocked –;"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
     fn the_load_table_gives_a_verdict_only_where_the_generator_kept_up() {
         let late = OPEN
             .replace(r#""fraction":0.25"#, r#""fraction":0.9"#)
             .replace(r#""rate":125"#, r#""rate":450"#)
             .replace(r#""achieved_rate":125.0"#, r#""achieved_rate":450.0"#)
-            .replace(r#""send_lag_us":{"p99":60.0}"#, r#""send_lag_us":{"p99":250.0}"#);
+            .replace(
+                r#""send_lag_us":{"p99":60.0}"#,
+                r#""send_lag_us":{"p99":250.0}"#,
+            );
         let fixed = OPEN
             .replace(r#""fraction":0.25,"#, "")
             .replace(r#""rate":125"#, r#""rate":1000"#)
@@ -620,7 +759,11 @@ mod tests {
         let expected = Expected {
             servers: vec!["ringpin".into()],
             routes: vec!["/".into()],
-            points: vec![Point::Fraction(0.25), Point::Fixed(1000.0), Point::Fixed(5.0)],
+            points: vec![
+                Point::Fraction(0.25),
+                Point::Fixed(1000.0),
+                Point::Fixed(5.0),
+            ],
         };
         assert_eq!(
             failures(&summary, &runs, &expected),

@@ -19,6 +19,18 @@ pub enum Run {
     Idle(IdleRun),
     /// `ringpin-bench sequential`.
     Sequential(SequentialRun),
+    /// What a server's runtime said it runs with, as it logged it at one start (the Go
+    /// servers: Go version, GOMAXPROCS, GOGC). Not a measurement.
+    Settings(SettingsRun),
+}
+
+#[derive(Deserialize)]
+pub struct SettingsRun {
+    pub rep: u32,
+    pub server: String,
+    pub route: String,
+    /// The server's own words, e.g. `go1.19.8, GOMAXPROCS=1, GOGC=100`.
+    pub settings: String,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +82,9 @@ pub struct LoadResult {
     pub latency_us: Latency,
     /// How far behind its schedule the generator wrote, in µs.
     pub send_lag_us: SendLag,
+    /// Slots that came due while every connection was busy (absent from older runs).
+    #[serde(default)]
+    pub blocked: Option<u64>,
     /// The generator's own cost (absent from older runs).
     #[serde(default)]
     pub generator: Option<Generator>,
@@ -199,6 +214,7 @@ impl Run {
             Run::Open(o) => o.rep,
             Run::Idle(i) => i.rep,
             Run::Sequential(s) => s.rep,
+            Run::Settings(s) => s.rep,
         }
     }
 
@@ -208,6 +224,7 @@ impl Run {
             Run::Open(o) => &o.server,
             Run::Idle(i) => &i.server,
             Run::Sequential(s) => &s.server,
+            Run::Settings(s) => &s.server,
         }
     }
 
@@ -217,8 +234,39 @@ impl Run {
             Run::Open(o) => &o.route,
             Run::Idle(i) => &i.route,
             Run::Sequential(s) => &s.route,
+            Run::Settings(s) => &s.route,
         }
     }
+}
+
+impl OpenLoop {
+    /// This run's generator kept to its schedule (send lag p99 under `VERDICT_LAG_US`).
+    pub fn has_verdict(&self) -> bool {
+        self.result.send_lag_us.p99 < VERDICT_LAG_US
+    }
+}
+
+/// Each server's settings as it logged them, in the order servers first ran: per server,
+/// every distinct line and at how many starts it was logged. Servers that log none are not
+/// in it.
+pub fn settings(runs: &[Run]) -> Vec<(String, Vec<(String, usize)>)> {
+    let mut out: Vec<(String, Vec<(String, usize)>)> = Vec::new();
+    for run in runs {
+        let Run::Settings(s) = run else { continue };
+        let index = match out.iter().position(|(server, _)| *server == s.server) {
+            Some(index) => index,
+            None => {
+                out.push((s.server.clone(), Vec::new()));
+                out.len() - 1
+            }
+        };
+        let lines = &mut out[index].1;
+        match lines.iter_mut().find(|(line, _)| *line == s.settings) {
+            Some((_, count)) => *count += 1,
+            None => lines.push((s.settings.clone(), 1)),
+        }
+    }
+    out
 }
 
 pub fn load(path: &Path) -> Result<Vec<Run>, String> {
@@ -282,7 +330,7 @@ pub fn others_pct(runs: &[Run]) -> Vec<f64> {
         .filter_map(|run| match run {
             Run::Closed(t) | Run::Pipelined(t) => t.others_pct,
             Run::Open(o) => o.others_pct,
-            Run::Idle(_) | Run::Sequential(_) => None,
+            Run::Idle(_) | Run::Sequential(_) | Run::Settings(_) => None,
         })
         .collect()
 }
@@ -317,6 +365,9 @@ pub struct OpenCell {
     pub achieved: f64,
     /// Median of the generator's p99 send lag, in µs.
     pub send_lag_p99: f64,
+    /// The runs behind the cell, and how many of them had no verdict on their own.
+    pub runs: usize,
+    pub lagged_runs: usize,
     pub non_2xx: u64,
     pub errors: u64,
     /// The rate is above this server's own closed-loop peak: it is overloaded by design.
@@ -533,6 +584,8 @@ fn summarize_open(
                 .collect(),
         )?,
         send_lag_p99: median(cells.iter().map(|o| o.result.send_lag_us.p99).collect())?,
+        runs: cells.len(),
+        lagged_runs: cells.iter().filter(|o| !o.has_verdict()).count(),
         non_2xx: cells.iter().map(|o| o.result.non_2xx).sum(),
         errors: cells.iter().map(|o| o.result.errors).sum(),
         over_peak: own_peak.is_some_and(|peak| rate > peak),
