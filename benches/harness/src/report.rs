@@ -484,6 +484,14 @@ mod tests {
     use super::{failures, render, Expected};
     use crate::runs::{summarize, Point, Run};
 
+    /// The runs of these `runs.jsonl` lines.
+    fn parse(lines: &[&str]) -> Vec<Run> {
+        lines
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("a test line parses"))
+            .collect()
+    }
+
     const CLOSED: &str = r#"{"kind":"closed","rep":1,"server":"ringpin","route":"/","responses":1000,"rps":500.0,"cpu_ns":15000000,"non_2xx":0,"errors":0,"load":0.5,"others_pct":1.0}"#;
     const PIPELINED: &str = r#"{"kind":"pipelined","rep":1,"server":"ringpin","route":"/","responses":9000,"rps":4500.0,"cpu_ns":18000000,"non_2xx":0,"errors":0,"load":0.5,"others_pct":1.0}"#;
     const OPEN: &str = r#"{"kind":"open","rep":1,"server":"ringpin","route":"/","fraction":0.25,"rate":125,"cpu_ns":5000000,"wall_ns":3000000000,"load":0.5,"others_pct":1.0,"result":{"achieved_rate":125.0,"completed":250,"non_2xx":0,"errors":0,"latency_us":{"p50":90.0,"p90":120.0,"p99":300.0,"p99_9":900.0,"p99_99":1200.0},"send_lag_us":{"p99":60.0}}}"#;
@@ -494,10 +502,7 @@ mod tests {
 
     /// The failures of these runs, from a harness run of `servers` on `/` at 25 %.
     fn check(lines: &[&str], servers: &[&str]) -> Vec<String> {
-        let runs: Vec<Run> = lines
-            .iter()
-            .map(|line| serde_json::from_str(line).expect("a test line parses"))
-            .collect();
+        let runs = parse(lines);
         let expected = Expected {
             servers: servers.iter().map(|s| s.to_string()).collect(),
             routes: vec!["/".into()],
@@ -595,10 +600,7 @@ mod tests {
             .replace(r#""rep":1"#, r#""rep":3"#)
             .replace(r#""p50_us":45.5"#, r#""p50_us":50.0"#)
             .replace(r#""p99_us":80.25"#, r#""p99_us":90.0"#);
-        let runs: Vec<Run> = [CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL, &second, &third]
-            .iter()
-            .map(|line| serde_json::from_str(line).expect("a test line parses"))
-            .collect();
+        let runs = parse(&[CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL, &second, &third]);
         let markdown = render(&summarize(&runs), &runs, "latency.svg");
         let header = markdown
             .lines()
@@ -634,10 +636,7 @@ mod tests {
         let second = settings(2, "go1.19.8, GOMAXPROCS=1, GOGC=100");
         let mut lines = vec![first.as_str(), second.as_str()];
         lines.extend(go.iter().map(String::as_str));
-        let runs: Vec<Run> = lines
-            .iter()
-            .map(|line| serde_json::from_str(line).expect("a test line parses"))
-            .collect();
+        let runs = parse(&lines);
         let summary = summarize(&runs);
         assert_eq!(
             summary.rows.len(),
@@ -655,10 +654,7 @@ mod tests {
         );
         let other = settings(3, "go1.19.8, GOMAXPROCS=2, GOGC=100");
         lines.push(&other);
-        let runs: Vec<Run> = lines
-            .iter()
-            .map(|line| serde_json::from_str(line).expect("a test line parses"))
-            .collect();
+        let runs = parse(&lines);
         let markdown = render(&summarize(&runs), &runs, "latency.svg");
         assert!(
             markdown.contains("(2 starts); `go1.19.8, GOMAXPROCS=2, GOGC=100` (1 start) (the settings changed between starts)"),
@@ -666,10 +662,7 @@ mod tests {
         );
         assert!(failures(&summarize(&runs), &runs, &Expected::default()).is_empty());
         let plain = [CLOSED, PIPELINED, OPEN, IDLE, SEQUENTIAL];
-        let runs: Vec<Run> = plain
-            .iter()
-            .map(|line| serde_json::from_str(line).expect("a test line parses"))
-            .collect();
+        let runs = parse(&plain);
         assert!(!render(&summarize(&runs), &runs, "latency.svg").contains("Runtime settings"));
     }
 
@@ -684,10 +677,7 @@ mod tests {
         };
         let (second, third) = (lagged(2, 5000.0), lagged(3, 70.0));
         let lines = [CLOSED, PIPELINED, OPEN, &second, &third, IDLE, SEQUENTIAL];
-        let runs: Vec<Run> = lines
-            .iter()
-            .map(|line| serde_json::from_str(line).expect("a test line parses"))
-            .collect();
+        let runs = parse(&lines);
         let markdown = render(&summarize(&runs), &runs, "latency.svg");
         assert!(
             markdown.contains(
@@ -728,10 +718,7 @@ mod tests {
                 r#""send_lag_us":{"p99":40.0},"generator":{"requests":4000,"cpu_ns_per_request":625.0}}"#,
             );
         let lines = [CLOSED, PIPELINED, OPEN, &late, &fixed, IDLE, SEQUENTIAL];
-        let runs: Vec<Run> = lines
-            .iter()
-            .map(|line| serde_json::from_str(line).expect("a test line parses"))
-            .collect();
+        let runs = parse(&lines);
         let summary = summarize(&runs);
         assert_eq!(
             summary.points,
