@@ -152,6 +152,12 @@ async fn start_ring(
     }
     match uring::start(config.limits.clamped().read_buffer_bytes, config.ring_setup).await {
         Ok(started) => {
+            log::debug!(
+                "shard {shard}: wake probe of the {} setup: {} ({:?})",
+                started.setup.name(),
+                started.report,
+                started.report.wakes
+            );
             if !TOLD.swap(true, Ordering::Relaxed) {
                 log::info!(
                     "shard {shard}: own io_uring, {} setup (wake probe: median {:?}, max {:?})",
