@@ -21,8 +21,12 @@
 
 #[path = "../../uring-bare/src/buf_ring.rs"]
 mod buf_ring;
-#[path = "../../uring-bare/src/http.rs"]
+#[path = "../../common/cli.rs"]
+mod cli;
+#[path = "../../common/http.rs"]
 mod http;
+#[path = "../../common/pinned.rs"]
+mod pinned;
 #[path = "../../uring-bare/src/server.rs"]
 mod server;
 #[path = "../../uring-bare/src/sys.rs"]
@@ -37,9 +41,9 @@ use std::time::Duration;
 
 use glommio::io::BufferedFile;
 use glommio::timer::Timer;
-use glommio::{LocalExecutorBuilder, Placement};
 use io_uring::IoUring;
 
+use pinned::{first_allowed_cpu, run_pinned};
 use server::Server;
 
 /// Submission queue entries; the completion queue gets four times as many.
@@ -69,30 +73,12 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("glommio-ring: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let executor = match LocalExecutorBuilder::new(Placement::Fixed(args.cpu))
-        .name("glommio-ring")
-        .make()
-    {
-        Ok(executor) => executor,
-        Err(e) => {
-            eprintln!("glommio-ring: no executor on CPU {}: {e}", args.cpu);
-            return ExitCode::FAILURE;
-        }
-    };
-    match executor.run(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("glommio-ring: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with(
+        "glommio-ring",
+        USAGE,
+        parse_args(std::env::args().skip(1)),
+        |args| run_pinned("glommio-ring", args.cpu, serve(args)),
+    )
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -177,21 +163,4 @@ async fn serve(args: Args) -> io::Result<()> {
             futures_lite::future::yield_now().await;
         }
     }
-}
-
-/// The first CPU of this process's affinity mask, from `Cpus_allowed_list` (glommio-bare's).
-fn first_allowed_cpu() -> Result<usize, String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-        .and_then(|list| {
-            let list = list.trim_start();
-            let end = list
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(list.len());
-            list.get(..end)?.parse().ok()
-        })
-        .ok_or_else(|| "no CPU in Cpus_allowed_list; pass --cpu".to_string())
 }

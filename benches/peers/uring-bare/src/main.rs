@@ -18,11 +18,14 @@
 //! - `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (`--setup defer`, the
 //!   default): completions run only when the loop enters the ring, never as an interrupt.
 //!
-//! The request handling (`http.rs`) and the response bytes are glommio-bare's; what is absent
-//! (bodies, timeouts, limits, graceful shutdown) is absent from both. It exists to measure
-//! what a request costs when the runtime costs nothing, not to be a server.
+//! The request handling (`../common/http.rs`) and the response bytes are glommio-bare's; what
+//! is absent (bodies, timeouts, limits, graceful shutdown) is absent from both. It exists to
+//! measure what a request costs when the runtime costs nothing, not to be a server.
 
 mod buf_ring;
+#[path = "../../common/cli.rs"]
+mod cli;
+#[path = "../../common/http.rs"]
 mod http;
 mod server;
 mod sys;
@@ -61,20 +64,12 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("uring-bare: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match serve(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("uring-bare: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with(
+        "uring-bare",
+        USAGE,
+        parse_args(std::env::args().skip(1)),
+        serve,
+    )
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
