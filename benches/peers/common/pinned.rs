@@ -1,7 +1,8 @@
-//! One glommio executor pinned to one CPU, as glommio-bare and glommio-ring start it. Included
-//! by path like `addr.rs`.
+//! One glommio executor pinned to one CPU, as glommio-bare and glommio-ring start it, and the
+//! flags that say where. Included by path like `addr.rs`, which the including crate has too.
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
@@ -17,8 +18,30 @@ where
     executor.run(serve).map_err(|e| e.to_string())
 }
 
+/// `--addr` (default `addr`), `--cpu N` (default: the first CPU this process may run on) and
+/// the flags `other` takes, as `crate::addr::parse_flags` reads them. Returns (address, CPU).
+pub fn parse_pinned_flags(
+    args: impl Iterator<Item = String>,
+    addr: SocketAddr,
+    mut other: impl FnMut(&str, &str) -> Result<bool, String>,
+) -> Result<(SocketAddr, usize), String> {
+    let mut cpu = None;
+    let addr = crate::addr::parse_flags(args, addr, |flag, value| match flag {
+        "--cpu" => {
+            cpu = Some(crate::addr::parse_value(flag, value)?);
+            Ok(true)
+        }
+        _ => other(flag, value),
+    })?;
+    let cpu = match cpu {
+        Some(cpu) => cpu,
+        None => first_allowed_cpu()?,
+    };
+    Ok((addr, cpu))
+}
+
 /// The first CPU of this process's affinity mask, from `Cpus_allowed_list` (`0-3,6`).
-pub fn first_allowed_cpu() -> Result<usize, String> {
+fn first_allowed_cpu() -> Result<usize, String> {
     let status = std::fs::read_to_string("/proc/self/status")
         .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
     status

@@ -16,6 +16,8 @@
 //! timeouts, chunked encoding, HTTP/1.0 keep-alive (1.0 requests are answered, then closed),
 //! graceful shutdown. The only validation is httparse's.
 
+#[path = "../../common/addr.rs"]
+mod addr;
 #[path = "../../common/cli.rs"]
 mod cli;
 #[path = "../../common/http.rs"]
@@ -33,7 +35,7 @@ use glommio::net::{TcpListener, TcpStream};
 use glommio::timer::Timer;
 
 use http::{answer_all, refresh_date};
-use pinned::{first_allowed_cpu, run_pinned};
+use pinned::{parse_pinned_flags, run_pinned};
 
 /// Read buffer per connection, in bytes; a request head that does not fit closes the connection.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
@@ -49,29 +51,13 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    cli::main_with(
-        "glommio-bare",
-        USAGE,
-        parse_args(std::env::args().skip(1)),
-        |args| run_pinned("glommio-bare", args.cpu, serve(args)),
-    )
+    cli::main_with("glommio-bare", USAGE, parse_args, |args| {
+        run_pinned("glommio-bare", args.cpu, serve(args))
+    })
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut addr = DEFAULT_ADDR;
-    let mut cpu = None;
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
-            "--cpu" => cpu = Some(value.parse().map_err(|e| format!("--cpu {value}: {e}"))?),
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    let cpu = match cpu {
-        Some(cpu) => cpu,
-        None => first_allowed_cpu()?,
-    };
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let (addr, cpu) = parse_pinned_flags(args, DEFAULT_ADDR, |_, _| Ok(false))?;
     Ok(Args { addr, cpu })
 }
 

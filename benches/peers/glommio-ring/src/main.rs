@@ -19,6 +19,8 @@
 //! Request handling, buffers and connection states are uring-bare's own files, included by
 //! path, so the two differ only in who drives the loop.
 
+#[path = "../../common/addr.rs"]
+mod addr;
 #[path = "../../uring-bare/src/buf_ring.rs"]
 mod buf_ring;
 #[path = "../../common/cli.rs"]
@@ -43,7 +45,7 @@ use glommio::io::BufferedFile;
 use glommio::timer::Timer;
 use io_uring::IoUring;
 
-use pinned::{first_allowed_cpu, run_pinned};
+use pinned::{parse_pinned_flags, run_pinned};
 use server::Server;
 
 /// Submission queue entries; the completion queue gets four times as many.
@@ -73,37 +75,24 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    cli::main_with(
-        "glommio-ring",
-        USAGE,
-        parse_args(std::env::args().skip(1)),
-        |args| run_pinned("glommio-ring", args.cpu, serve(args)),
-    )
+    cli::main_with("glommio-ring", USAGE, parse_args, |args| {
+        run_pinned("glommio-ring", args.cpu, serve(args))
+    })
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut addr = DEFAULT_ADDR;
-    let mut cpu = None;
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut setup = Setup::Coop;
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
-            "--cpu" => cpu = Some(value.parse().map_err(|e| format!("--cpu {value}: {e}"))?),
-            "--setup" => {
-                setup = match value.as_str() {
-                    "coop" => Setup::Coop,
-                    "defer" => Setup::Defer,
-                    _ => return Err(format!("--setup {value}: coop or defer")),
-                }
-            }
-            _ => return Err(format!("unknown flag {flag}")),
+    let (addr, cpu) = parse_pinned_flags(args, DEFAULT_ADDR, |flag, value| {
+        if flag != "--setup" {
+            return Ok(false);
         }
-    }
-    let cpu = match cpu {
-        Some(cpu) => cpu,
-        None => first_allowed_cpu()?,
-    };
+        setup = match value {
+            "coop" => Setup::Coop,
+            "defer" => Setup::Defer,
+            _ => return Err(format!("--setup {value}: coop or defer")),
+        };
+        Ok(true)
+    })?;
     Ok(Args { addr, cpu, setup })
 }
 

@@ -39,14 +39,19 @@ const URING_ENTRIES: u32 = 1024;
 const USAGE: &str = "usage: monoio-bare [--addr IP:PORT]";
 
 fn main() -> ExitCode {
-    cli::main_with("monoio-bare", USAGE, parse_addr(), |addr| {
-        let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .with_entries(URING_ENTRIES)
-            .enable_timer()
-            .build()
-            .map_err(|e| format!("no runtime: {e}"))?;
-        runtime.block_on(serve(addr)).map_err(|e| e.to_string())
-    })
+    cli::main_with(
+        "monoio-bare",
+        USAGE,
+        |_| parse_addr(),
+        |addr| {
+            let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+                .with_entries(URING_ENTRIES)
+                .enable_timer()
+                .build()
+                .map_err(|e| format!("no runtime: {e}"))?;
+            runtime.block_on(serve(addr)).map_err(|e| e.to_string())
+        },
+    )
 }
 
 async fn serve(addr: SocketAddr) -> io::Result<()> {
