@@ -158,31 +158,8 @@ pub struct IdleRun {
     pub idle: IdleOutcome,
 }
 
-#[derive(Deserialize)]
-pub struct IdleOutcome {
-    pub requested: u64,
-    pub opened: u64,
-    pub non_2xx: u64,
-    #[serde(default)]
-    pub first_non_2xx: Option<u16>,
-    pub rss_before_kib: u64,
-    pub rss_after_kib: u64,
-    pub fds_before: u64,
-    pub fds_after: u64,
-    pub error: Option<String>,
-}
-
-impl IdleOutcome {
-    /// Connections the server still held when its memory was read: its descriptor growth.
-    pub fn held(&self) -> u64 {
-        self.fds_after.saturating_sub(self.fds_before)
-    }
-
-    pub fn kib_per_connection(&self) -> Option<f64> {
-        let held = self.held();
-        (held > 0).then(|| (self.rss_after_kib as f64 - self.rss_before_kib as f64) / held as f64)
-    }
-}
+/// `ringpin-bench idle`'s line, read back as it was written.
+pub use crate::idle::Outcome as IdleOutcome;
 
 #[derive(Deserialize)]
 pub struct SequentialRun {
@@ -193,19 +170,8 @@ pub struct SequentialRun {
     pub sequential: SequentialOutcome,
 }
 
-/// One connection's round trips, one request at a time with a pause between, in µs.
-#[derive(Deserialize)]
-pub struct SequentialOutcome {
-    pub requested: u64,
-    pub warmup: u64,
-    pub completed: u64,
-    pub seconds: f64,
-    pub deadline_s: f64,
-    pub pause_us: u64,
-    pub p50_us: f64,
-    pub p99_us: f64,
-    pub max_us: f64,
-}
+/// `ringpin-bench sequential`'s line, read back as it was written.
+pub use crate::sequential::Outcome as SequentialOutcome;
 
 impl Run {
     pub fn rep(&self) -> u32 {
@@ -532,7 +498,7 @@ fn summarize_row(runs: &[Run], server: &str, route: &str, points: &[Point]) -> R
         ),
         idle_held: idle
             .iter()
-            .map(|i| (i.held(), i.requested))
+            .map(|i| (i.held(), i.requested as u64))
             .min_by_key(|(held, _)| *held),
         sequential_p50_us: median(sequential.iter().map(|s| s.p50_us).collect()),
         sequential_p99_us: median(sequential.iter().map(|s| s.p99_us).collect()),
