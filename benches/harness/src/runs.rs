@@ -174,34 +174,27 @@ pub struct SequentialRun {
 pub use crate::sequential::Outcome as SequentialOutcome;
 
 impl Run {
-    pub fn rep(&self) -> u32 {
+    /// Which repetition, server and route this run was, whatever its kind.
+    fn id(&self) -> (u32, &str, &str) {
         match self {
-            Run::Closed(t) | Run::Pipelined(t) => t.rep,
-            Run::Open(o) => o.rep,
-            Run::Idle(i) => i.rep,
-            Run::Sequential(s) => s.rep,
-            Run::Settings(s) => s.rep,
+            Run::Closed(t) | Run::Pipelined(t) => (t.rep, &t.server, &t.route),
+            Run::Open(o) => (o.rep, &o.server, &o.route),
+            Run::Idle(i) => (i.rep, &i.server, &i.route),
+            Run::Sequential(s) => (s.rep, &s.server, &s.route),
+            Run::Settings(s) => (s.rep, &s.server, &s.route),
         }
+    }
+
+    pub fn rep(&self) -> u32 {
+        self.id().0
     }
 
     pub fn server(&self) -> &str {
-        match self {
-            Run::Closed(t) | Run::Pipelined(t) => &t.server,
-            Run::Open(o) => &o.server,
-            Run::Idle(i) => &i.server,
-            Run::Sequential(s) => &s.server,
-            Run::Settings(s) => &s.server,
-        }
+        self.id().1
     }
 
     pub fn route(&self) -> &str {
-        match self {
-            Run::Closed(t) | Run::Pipelined(t) => &t.route,
-            Run::Open(o) => &o.route,
-            Run::Idle(i) => &i.route,
-            Run::Sequential(s) => &s.route,
-            Run::Settings(s) => &s.route,
-        }
+        self.id().2
     }
 }
 
