@@ -440,43 +440,28 @@ pub fn summarize(runs: &[Run]) -> Summary {
 }
 
 fn summarize_row(runs: &[Run], server: &str, route: &str, points: &[Point]) -> Row {
-    let mine = |t: &&Throughput| t.server == server && t.route == route && t.responses > 0;
-    let closed: Vec<&Throughput> = runs
+    // This server's runs on this route, sorted by kind; runs that measured nothing are left out.
+    let mut closed: Vec<&Throughput> = Vec::new();
+    let mut pipelined: Vec<&Throughput> = Vec::new();
+    let mut idle: Vec<&IdleOutcome> = Vec::new();
+    let mut sequential: Vec<&SequentialOutcome> = Vec::new();
+    for run in runs
         .iter()
-        .filter_map(|run| match run {
-            Run::Closed(t) => Some(t),
-            _ => None,
-        })
-        .filter(mine)
-        .collect();
-    let pipelined: Vec<&Throughput> = runs
-        .iter()
-        .filter_map(|run| match run {
-            Run::Pipelined(t) => Some(t),
-            _ => None,
-        })
-        .filter(mine)
-        .collect();
+        .filter(|run| run.server() == server && run.route() == route)
+    {
+        match run {
+            Run::Closed(t) if t.responses > 0 => closed.push(t),
+            Run::Pipelined(t) if t.responses > 0 => pipelined.push(t),
+            Run::Idle(i) => idle.push(&i.idle),
+            Run::Sequential(s) if s.sequential.completed > 0 => sequential.push(&s.sequential),
+            _ => {}
+        }
+    }
     let cpu_per_response = |t: &&Throughput| t.cpu_ns as f64 / t.responses as f64;
     let closed_rps = median(closed.iter().map(|t| t.rps).collect());
     let open = points
         .iter()
         .map(|&point| summarize_open(runs, server, route, point, closed_rps))
-        .collect();
-    let idle: Vec<&IdleOutcome> = runs
-        .iter()
-        .filter_map(|run| match run {
-            Run::Idle(i) if i.server == server && i.route == route => Some(&i.idle),
-            _ => None,
-        })
-        .collect();
-    let sequential: Vec<&SequentialOutcome> = runs
-        .iter()
-        .filter_map(|run| match run {
-            Run::Sequential(s) if s.server == server && s.route == route => Some(&s.sequential),
-            _ => None,
-        })
-        .filter(|s| s.completed > 0)
         .collect();
     Row {
         server: server.to_string(),
