@@ -18,13 +18,19 @@ where
     executor.run(serve).map_err(|e| e.to_string())
 }
 
+/// Where a pinned peer listens, and the CPU its executor runs on.
+pub struct Pinned {
+    pub addr: SocketAddr,
+    pub cpu: usize,
+}
+
 /// `--addr` (default `addr`), `--cpu N` (default: the first CPU this process may run on) and
-/// the flags `other` takes, as `crate::addr::parse_flags` reads them. Returns (address, CPU).
+/// the flags `other` takes, as `crate::addr::parse_flags` reads them.
 pub fn parse_pinned_flags(
     args: impl Iterator<Item = String>,
     addr: SocketAddr,
     mut other: impl FnMut(&str, &str) -> Result<bool, String>,
-) -> Result<(SocketAddr, usize), String> {
+) -> Result<Pinned, String> {
     let mut cpu = None;
     let addr = crate::addr::parse_flags(args, addr, |flag, value| match flag {
         "--cpu" => {
@@ -37,7 +43,7 @@ pub fn parse_pinned_flags(
         Some(cpu) => cpu,
         None => first_allowed_cpu()?,
     };
-    Ok((addr, cpu))
+    Ok(Pinned { addr, cpu })
 }
 
 /// The first CPU of this process's affinity mask, from `Cpus_allowed_list` (`0-3,6`).

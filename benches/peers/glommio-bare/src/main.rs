@@ -35,7 +35,7 @@ use glommio::net::{TcpListener, TcpStream};
 use glommio::timer::Timer;
 
 use http::{answer_all, refresh_date};
-use pinned::{parse_pinned_flags, run_pinned};
+use pinned::{parse_pinned_flags, run_pinned, Pinned};
 
 /// Read buffer per connection, in bytes; a request head that does not fit closes the connection.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
@@ -45,23 +45,14 @@ const DEFAULT_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
 const USAGE: &str = "usage: glommio-bare [--addr IP:PORT] [--cpu N]";
 
-struct Args {
-    addr: SocketAddr,
-    cpu: usize,
-}
-
 fn main() -> ExitCode {
-    cli::main_with("glommio-bare", USAGE, parse_args, |args| {
+    let parse = |args| parse_pinned_flags(args, DEFAULT_ADDR, |_, _| Ok(false));
+    cli::main_with("glommio-bare", USAGE, parse, |args: Pinned| {
         run_pinned("glommio-bare", args.cpu, serve(args))
     })
 }
 
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let (addr, cpu) = parse_pinned_flags(args, DEFAULT_ADDR, |_, _| Ok(false))?;
-    Ok(Args { addr, cpu })
-}
-
-async fn serve(args: Args) -> io::Result<()> {
+async fn serve(args: Pinned) -> io::Result<()> {
     refresh_date();
     glommio::spawn_local(keep_date_fresh()).detach();
     let listener = TcpListener::bind(args.addr)?;

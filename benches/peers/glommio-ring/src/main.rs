@@ -45,7 +45,7 @@ use glommio::io::BufferedFile;
 use glommio::timer::Timer;
 use io_uring::IoUring;
 
-use pinned::{parse_pinned_flags, run_pinned};
+use pinned::{parse_pinned_flags, run_pinned, Pinned};
 use server::Server;
 
 /// Submission queue entries; the completion queue gets four times as many.
@@ -69,20 +69,19 @@ enum Setup {
 }
 
 struct Args {
-    addr: SocketAddr,
-    cpu: usize,
+    at: Pinned,
     setup: Setup,
 }
 
 fn main() -> ExitCode {
     cli::main_with("glommio-ring", USAGE, parse_args, |args| {
-        run_pinned("glommio-ring", args.cpu, serve(args))
+        run_pinned("glommio-ring", args.at.cpu, serve(args))
     })
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut setup = Setup::Coop;
-    let (addr, cpu) = parse_pinned_flags(args, DEFAULT_ADDR, |flag, value| {
+    let at = parse_pinned_flags(args, DEFAULT_ADDR, |flag, value| {
         if flag != "--setup" {
             return Ok(false);
         }
@@ -93,7 +92,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
         };
         Ok(true)
     })?;
-    Ok(Args { addr, cpu, setup })
+    Ok(Args { at, setup })
 }
 
 async fn serve(args: Args) -> io::Result<()> {
@@ -105,7 +104,7 @@ async fn serve(args: Args) -> io::Result<()> {
         }
     })
     .detach();
-    let listener = TcpListener::bind(args.addr)?;
+    let listener = TcpListener::bind(args.at.addr)?;
     sys::set_backlog(listener.as_raw_fd(), BACKLOG)?;
     let mut builder = IoUring::builder();
     builder.setup_cqsize(4 * URING_ENTRIES);
@@ -124,7 +123,7 @@ async fn serve(args: Args) -> io::Result<()> {
     server.arm_accept(&mut sq, &submitter)?;
     eprintln!(
         "glommio-ring: {} on CPU {} (own io_uring, setup {:?})",
-        args.addr, args.cpu, args.setup
+        args.at.addr, args.at.cpu, args.setup
     );
     loop {
         sq.sync();
