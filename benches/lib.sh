@@ -27,12 +27,9 @@ BENCH_NAME="${BENCH_NAME:-bench}"
 
 log() { printf '[%s %s] %s\n' "$BENCH_NAME" "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
-# usage_error MESSAGE: a wrong argument; exit status 2.
-usage_error() { echo "$BENCH_NAME: $* (try --help)" >&2; exit 2; }
-# show_help FILE: the comment block at the top of FILE (after the #! line), unindented.
-show_help() { sed -n '2,/^[^#]/p' "$1" | sed '/^[^#]/d; s/^# \{0,1\}//'; }
-# positive_int NAME VALUE: VALUE is a whole number above zero, or a usage error.
-positive_int() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || usage_error "$1 must be a positive whole number, not '$2'"; }
+# usage_error, show_help, positive_int and parse_args: the command line.
+# shellcheck source=benches/args.sh
+source "$BENCHES/args.sh"
 
 # ---- tools -------------------------------------------------------------------------------
 
@@ -323,6 +320,8 @@ host_line() {
 NAMES=() COMMANDS=()
 # add_named_command NAME=COMMAND: one server to measure; {addr} in COMMAND becomes IP:PORT.
 add_named_command() { NAMES+=("${1%%=*}"); COMMANDS+=("${1#*=}"); }
+# named_command_arg ARG: add_named_command if ARG is NAME=COMMAND (parse_args's OPERAND).
+named_command_arg() { [[ "$1" == *=* ]] && add_named_command "$1"; }
 # start_named I ADDR LOG: the I-th command, pinned, on ADDR (word-split on purpose).
 start_named() {
     local cmd="${COMMANDS[$1]//\{addr\}/$2}"

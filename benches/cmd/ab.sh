@@ -21,18 +21,8 @@ BENCH_NAME=ab
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 REPS=3 DURATION=5 ROUTES=/,/json OUT="$ROOT/target/bench/ab" BASE_PORT=""
-while (($#)); do
-    case "$1" in
-        --reps) REPS="$2"; shift 2 ;;
-        --duration) DURATION="$2"; shift 2 ;;
-        --routes) ROUTES="$2"; shift 2 ;;
-        --out) OUT="$2"; shift 2 ;;
-        --port) BASE_PORT="$2"; shift 2 ;;
-        -h | --help) show_help "${BASH_SOURCE[0]}"; exit 0 ;;
-        *=*) add_named_command "$1"; shift ;;
-        *) usage_error "unknown argument $1" ;;
-    esac
-done
+declare -A FLAGS=([--reps]=REPS [--duration]=DURATION [--routes]=ROUTES [--out]=OUT [--port]=BASE_PORT)
+OPERAND=named_command_arg parse_args "$@"
 ((${#NAMES[@]})) || usage_error "give at least one NAME='COMMAND'"
 positive_int --reps "$REPS"
 positive_int --duration "$DURATION"

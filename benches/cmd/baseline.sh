@@ -31,16 +31,8 @@ DURATION="${DURATION:-10s}"
 SKIP_BUILD=0
 ROUTES=(/ /json)
 
-while (($#)); do
-    case "$1" in
-        --reps) REPS="$2"; shift 2 ;;
-        --out) OUT="$2"; shift 2 ;;
-        --duration) DURATION="$2"; shift 2 ;;
-        --skip-build) SKIP_BUILD=1; shift ;;
-        -h | --help) show_help "${BASH_SOURCE[0]}"; exit 0 ;;
-        *) usage_error "unknown argument $1" ;;
-    esac
-done
+declare -A FLAGS=([--reps]=REPS [--out]=OUT [--duration]=DURATION [--skip-build]=SKIP_BUILD=1)
+parse_args "$@"
 positive_int --reps "$REPS"
 
 HELLO_BIN="$(example_bin hello)"

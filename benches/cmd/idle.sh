@@ -18,14 +18,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 conns=8000
 skip_build=0
-while (($#)); do
-    case "$1" in
-        --skip-build) skip_build=1; shift ;;
-        -h | --help) show_help "${BASH_SOURCE[0]}"; exit 0 ;;
-        [0-9]*) conns="$1"; shift ;;
-        *) usage_error "unknown argument $1" ;;
-    esac
-done
+declare -A FLAGS=([--skip-build]=skip_build=1)
+# conns_arg ARG: a number is the connection count (parse_args's OPERAND).
+conns_arg() { [[ "$1" == [0-9]* ]] && conns="$1"; }
+OPERAND=conns_arg parse_args "$@"
 positive_int CONNECTIONS "$conns"
 need_cpus
 need python3

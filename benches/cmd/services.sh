@@ -59,18 +59,9 @@ SERVERS="${SERVERS:-$ALL_SERVERS}"
 OUT="${OUT:-}"
 SKIP_BUILD=0
 
-while (($#)); do
-    case "$1" in
-        --quick) MODE=quick; shift ;;
-        --reps) REPS="$2"; shift 2 ;;
-        --duration) DURATION="$2"; shift 2 ;;
-        --servers) SERVERS="$2"; shift 2 ;;
-        --out) OUT="$2"; shift 2 ;;
-        --skip-build) SKIP_BUILD=1; shift ;;
-        -h | --help) show_help "${BASH_SOURCE[0]}"; exit 0 ;;
-        *) usage_error "unknown argument $1" ;;
-    esac
-done
+declare -A FLAGS=([--quick]=MODE=quick [--reps]=REPS [--duration]=DURATION [--servers]=SERVERS
+    [--out]=OUT [--skip-build]=SKIP_BUILD=1)
+parse_args "$@"
 if [[ "$MODE" == quick ]]; then
     REPS="${REPS:-1}" DURATION="${DURATION:-2s}"
     OUT="${OUT:-$ROOT/target/bench/services-quick}"

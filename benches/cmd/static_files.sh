@@ -26,6 +26,9 @@
 #   --skip-build     use the example binary already built
 #   SIZES="16384 32768"  other file sizes, in bytes (default "1024 65536 4194304")
 set -euo pipefail
+BENCH_NAME=static_files.sh
+# shellcheck source=benches/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../args.sh"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DURATION="${DURATION:-10s}"
@@ -38,16 +41,8 @@ SERVER_CPU=1
 CLIENT_CPU=0
 read -r -a SIZES <<<"${SIZES:-1024 65536 4194304}"
 
-while (($#)); do
-    case "$1" in
-        --duration) DURATION="$2"; shift 2 ;;
-        --connections) CONNECTIONS="$2"; shift 2 ;;
-        --out) OUT="$2"; shift 2 ;;
-        --skip-build) SKIP_BUILD=1; shift ;;
-        -h | --help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "static_files.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
-    esac
-done
+declare -A FLAGS=([--duration]=DURATION [--connections]=CONNECTIONS [--out]=OUT [--skip-build]=SKIP_BUILD=1)
+parse_args "$@"
 
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/static_files"
 WORK="$(dirname "$OUT")/static_files-raw"

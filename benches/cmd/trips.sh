@@ -17,15 +17,8 @@ BENCH_NAME=trips
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 DURATION=5 ROUTE=/
-while (($#)); do
-    case "$1" in
-        --duration) DURATION="$2"; shift 2 ;;
-        --route) ROUTE="$2"; shift 2 ;;
-        -h | --help) show_help "${BASH_SOURCE[0]}"; exit 0 ;;
-        *=*) add_named_command "$1"; shift ;;
-        *) usage_error "unknown argument $1" ;;
-    esac
-done
+declare -A FLAGS=([--duration]=DURATION [--route]=ROUTE)
+OPERAND=named_command_arg parse_args "$@"
 ((${#NAMES[@]})) || usage_error "give at least one NAME='COMMAND'"
 positive_int --duration "$DURATION"
 need_cpus

@@ -105,23 +105,10 @@ RATES="${RATES-unset}"
 IDLE_CONNECTIONS="${IDLE_CONNECTIONS:-10000}"
 OUT="${OUT:-}"
 
-while (($#)); do
-    case "$1" in
-        --quick) MODE=quick; shift ;;
-        --out) OUT="$2"; shift 2 ;;
-        --reps) REPS="$2"; shift 2 ;;
-        --duration) DURATION="$2"; shift 2 ;;
-        --warmup) WARMUP="$2"; shift 2 ;;
-        --servers) SERVERS="$2"; shift 2 ;;
-        --fractions) FRACTIONS="$2"; shift 2 ;;
-        --rates) RATES="$2"; shift 2 ;;
-        --idle) IDLE_CONNECTIONS="$2"; shift 2 ;;
-        --skip-build) SKIP_BUILD=1; shift ;;
-        --report-only) REPORT_ONLY=1; shift ;;
-        -h | --help) show_help "${BASH_SOURCE[0]}"; exit 0 ;;
-        *) usage_error "unknown argument $1" ;;
-    esac
-done
+declare -A FLAGS=([--quick]=MODE=quick [--out]=OUT [--reps]=REPS [--duration]=DURATION
+    [--warmup]=WARMUP [--servers]=SERVERS [--fractions]=FRACTIONS [--rates]=RATES
+    [--idle]=IDLE_CONNECTIONS [--skip-build]=SKIP_BUILD=1 [--report-only]=REPORT_ONLY=1)
+parse_args "$@"
 if [[ "$MODE" == quick ]]; then
     REPS="${REPS:-1}" DURATION="${DURATION:-2}" WARMUP="${WARMUP:-1}"
     SERVERS="${SERVERS:-ringpin,glommio-bare,nginx}"

@@ -176,28 +176,27 @@ pub fn report_text(plan: &Plan, stats: &Stats) -> String {
     text
 }
 
+/// The `PERCENTILES` of a histogram of nanoseconds, and its `max`, in µs keyed by label.
+fn quantiles_us(histogram: &Histogram<u64>) -> serde_json::Map<String, serde_json::Value> {
+    let mut quantiles: serde_json::Map<String, serde_json::Value> = PERCENTILES
+        .iter()
+        .map(|&(label, quantile)| {
+            let us = micros(histogram.value_at_quantile(quantile));
+            (label.into(), us.into())
+        })
+        .collect();
+    quantiles.insert("max".into(), micros(histogram.max()).into());
+    quantiles
+}
+
 pub fn report_json(plan: &Plan, stats: &Stats) -> serde_json::Value {
     let seconds = plan.duration.as_secs_f64();
-    let mut latency = serde_json::Map::new();
-    for (label, quantile) in PERCENTILES {
-        latency.insert(
-            label.into(),
-            micros(stats.latency_ns.value_at_quantile(quantile)).into(),
-        );
-    }
-    latency.insert("max".into(), micros(stats.latency_ns.max()).into());
+    let mut latency = quantiles_us(&stats.latency_ns);
     latency.insert(
         "mean".into(),
         ((stats.latency_ns.mean() / 1e2).round() / 10.0).into(),
     );
-    let mut ok_latency = serde_json::Map::new();
-    for (label, quantile) in PERCENTILES {
-        ok_latency.insert(
-            label.into(),
-            micros(stats.ok_latency_ns.value_at_quantile(quantile)).into(),
-        );
-    }
-    ok_latency.insert("max".into(), micros(stats.ok_latency_ns.max()).into());
+    let ok_latency = quantiles_us(&stats.ok_latency_ns);
     let error_kinds: serde_json::Map<String, serde_json::Value> = Failure::ALL
         .iter()
         .map(|f| (f.name().into(), stats.errors[*f as usize].into()))

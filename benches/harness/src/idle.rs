@@ -9,9 +9,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::response::{parse_response, Status};
+use crate::response::{parse_response, Status, RESPONSE_LIMIT};
 
 /// Per connect, write and read; a server that takes longer has failed the run.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -20,8 +20,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const SETTLE: Duration = Duration::from_millis(500);
 /// Connections connected and asked at once; well under any listen backlog.
 const BATCH: usize = 32;
-/// Largest response head plus body read per connection, in bytes.
-const RESPONSE_LIMIT: usize = 16 * 1024;
 
 pub struct Plan {
     pub addr: SocketAddr,
@@ -32,13 +30,17 @@ pub struct Plan {
     pub deadline: Duration,
 }
 
-#[derive(Serialize)]
+/// What `measure` found; also what `runs.rs` reads back from runs.jsonl, where lines from
+/// before `first_non_2xx` and `open_seconds` were written lack them.
+#[derive(Serialize, Deserialize)]
 pub struct Outcome {
     pub requested: usize,
     pub opened: usize,
     pub non_2xx: usize,
     /// The first status outside 2xx, if any: 503 is shedding, for instance.
+    #[serde(default)]
     pub first_non_2xx: Option<u16>,
+    #[serde(default)]
     pub open_seconds: f64,
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
@@ -46,6 +48,18 @@ pub struct Outcome {
     pub fds_after: u64,
     /// Why opening stopped early, if it did.
     pub error: Option<String>,
+}
+
+impl Outcome {
+    /// Connections the server still held when its memory was read: its descriptor growth.
+    pub fn held(&self) -> u64 {
+        self.fds_after.saturating_sub(self.fds_before)
+    }
+
+    pub fn kib_per_connection(&self) -> Option<f64> {
+        let held = self.held();
+        (held > 0).then(|| (self.rss_after_kib as f64 - self.rss_before_kib as f64) / held as f64)
+    }
 }
 
 pub fn measure(plan: &Plan) -> Result<Outcome, String> {

@@ -129,42 +129,52 @@ where
     }
 }
 
-fn run_idle(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
-    let plan = idle::Plan {
-        addr: required(flags, "addr")?
-            .parse()
-            .map_err(|e| format!("--addr: {e}"))?,
-        pid: required(flags, "pid")?
-            .parse()
-            .map_err(|e| format!("--pid: {e}"))?,
-        path: flags.get("path").cloned().unwrap_or_else(|| "/".into()),
-        connections: parsed(flags, "connections", 10_000)?,
-        deadline: std::time::Duration::from_secs(parsed(flags, "deadline-s", 60)?),
-    };
-    let outcome = idle::measure(&plan)?;
+/// A flag that must be given, parsed.
+fn required_parsed<T: std::str::FromStr>(
+    flags: &HashMap<String, String>,
+    name: &str,
+) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    let value = required(flags, name)?;
+    value.parse().map_err(|e| format!("--{name} {value}: {e}"))
+}
+
+/// The request path a measurement asks for; `/` unless given.
+fn path(flags: &HashMap<String, String>) -> String {
+    flags.get("path").cloned().unwrap_or_else(|| "/".into())
+}
+
+/// A measurement's outcome, as one JSON line on stdout (run.sh appends it to runs.jsonl).
+fn print_outcome(outcome: &impl serde::Serialize) -> Result<ExitCode, String> {
     println!(
         "{}",
-        serde_json::to_string(&outcome).map_err(|e| e.to_string())?
+        serde_json::to_string(outcome).map_err(|e| e.to_string())?
     );
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_idle(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
+    let plan = idle::Plan {
+        addr: required_parsed(flags, "addr")?,
+        pid: required_parsed(flags, "pid")?,
+        path: path(flags),
+        connections: parsed(flags, "connections", 10_000)?,
+        deadline: std::time::Duration::from_secs(parsed(flags, "deadline-s", 60)?),
+    };
+    print_outcome(&idle::measure(&plan)?)
+}
+
 fn run_sequential(flags: &HashMap<String, String>) -> Result<ExitCode, String> {
     let plan = sequential::Plan {
-        addr: required(flags, "addr")?
-            .parse()
-            .map_err(|e| format!("--addr: {e}"))?,
-        path: flags.get("path").cloned().unwrap_or_else(|| "/".into()),
+        addr: required_parsed(flags, "addr")?,
+        path: path(flags),
         requests: parsed(flags, "requests", 2_000)?,
         pause: std::time::Duration::from_micros(parsed(flags, "pause-us", 1_000)?),
         deadline: std::time::Duration::from_secs(parsed(flags, "deadline-s", 5)?),
     };
-    let outcome = sequential::measure(&plan)?;
-    println!(
-        "{}",
-        serde_json::to_string(&outcome).map_err(|e| e.to_string())?
-    );
-    Ok(ExitCode::SUCCESS)
+    print_outcome(&sequential::measure(&plan)?)
 }
 
 fn run_peak(flags: &HashMap<String, String>) -> Result<ExitCode, String> {

@@ -227,18 +227,16 @@ fn all_runs(runs: &[Run]) -> String {
          | ---: | --- | --- | --- | --- | ---: | --- | ---: | ---: |\n",
     );
     for run in runs {
-        let line = match run {
+        // Each kind of run fills the row from its result on; rep, server and route it shares.
+        let (kind, cells) = match run {
             Run::Closed(t) | Run::Pipelined(t) => {
                 let kind = if matches!(run, Run::Closed(_)) {
                     "closed"
                 } else {
                     "pipelined"
                 };
-                format!(
-                    "| {} | {kind} | {} | `{}` | {} resp/s ({} responses) | {} ns/resp | non-2xx {}, errors {} | {:.2} | {} |",
-                    t.rep,
-                    t.server,
-                    t.route,
+                let cells = format!(
+                    "{} resp/s ({} responses) | {} ns/resp | non-2xx {}, errors {} | {:.2} | {}",
                     thousands(t.rps),
                     t.responses,
                     per(t.cpu_ns, t.responses),
@@ -246,7 +244,8 @@ fn all_runs(runs: &[Run]) -> String {
                     t.errors,
                     t.load,
                     percent(t.others_pct),
-                )
+                );
+                (kind.to_string(), cells)
             }
             Run::Open(o) => {
                 let l = &o.result.latency_us;
@@ -254,12 +253,8 @@ fn all_runs(runs: &[Run]) -> String {
                     || "–".into(),
                     |g| format!("{} ns/req", thousands(g.cpu_ns_per_request)),
                 );
-                format!(
-                    "| {} | open, {} | {} | `{}` | {} req/s asked, {} achieved; µs p50 {} p90 {} p99 {} p99.9 {} p99.99 {}; send lag p99 {}{}; blocked {}; generator CPU {generator} | {:.0} % of a core | non-2xx {}, errors {} | {:.2} | {} |",
-                    o.rep,
-                    Point::of(o).label(),
-                    o.server,
-                    o.route,
+                let cells = format!(
+                    "{} req/s asked, {} achieved; µs p50 {} p90 {} p99 {} p99.9 {} p99.99 {}; send lag p99 {}{}; blocked {}; generator CPU {generator} | {:.0} % of a core | non-2xx {}, errors {} | {:.2} | {}",
                     thousands(o.rate),
                     thousands(o.result.achieved_rate),
                     micros(l.p50),
@@ -277,15 +272,14 @@ fn all_runs(runs: &[Run]) -> String {
                     o.result.errors,
                     o.load,
                     percent(o.others_pct),
-                )
+                );
+                (format!("open, {}", Point::of(o).label()), cells)
             }
             Run::Idle(i) => {
                 let d = &i.idle;
-                format!(
-                    "| {} | idle | {} | `{}` | {} of {} opened, {} held; VmRSS {} → {} KiB | – | non-2xx {}{} | {:.2} | – |",
-                    i.rep,
-                    i.server,
-                    i.route,
+                let cells =
+                    format!(
+                    "{} of {} opened, {} held; VmRSS {} → {} KiB | – | non-2xx {}{} | {:.2} | –",
                     d.opened,
                     d.requested,
                     d.held(),
@@ -294,15 +288,13 @@ fn all_runs(runs: &[Run]) -> String {
                     d.non_2xx,
                     d.error.as_deref().map(|e| format!(", {e}")).unwrap_or_default(),
                     i.load
-                )
+                );
+                ("idle".to_string(), cells)
             }
             Run::Sequential(q) => {
                 let d = &q.sequential;
-                format!(
-                    "| {} | 1-conn sequential | {} | `{}` | {} of {} round trips in {:.1} s, {} µs apart; µs p50 {} p99 {} max {} | – | – | {:.2} | – |",
-                    q.rep,
-                    q.server,
-                    q.route,
+                let cells = format!(
+                    "{} of {} round trips in {:.1} s, {} µs apart; µs p50 {} p99 {} max {} | – | – | {:.2} | –",
                     d.completed,
                     d.requested,
                     d.seconds,
@@ -311,15 +303,20 @@ fn all_runs(runs: &[Run]) -> String {
                     micros(d.p99_us),
                     micros(d.max_us),
                     q.load
-                )
+                );
+                ("1-conn sequential".to_string(), cells)
             }
-            Run::Settings(g) => format!(
-                "| {} | settings | {} | `{}` | as logged at start: {} | – | – | – | – |",
-                g.rep, g.server, g.route, g.settings
+            Run::Settings(g) => (
+                "settings".to_string(),
+                format!("as logged at start: {} | – | – | – | –", g.settings),
             ),
         };
-        md.push_str(&line);
-        md.push('\n');
+        md.push_str(&format!(
+            "| {} | {kind} | {} | `{}` | {cells} |\n",
+            run.rep(),
+            run.server(),
+            run.route()
+        ));
     }
     md.push_str("\n</details>\n");
     md

@@ -9,6 +9,8 @@ use std::fmt;
 
 /// Header lines one response may carry; the peers send four or five.
 const MAX_HEADERS: usize = 32;
+/// Largest response head plus body `idle` and `sequential` read before giving up, in bytes.
+pub const RESPONSE_LIMIT: usize = 16 * 1024;
 
 /// What the bytes read so far hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -158,31 +158,8 @@ pub struct IdleRun {
     pub idle: IdleOutcome,
 }
 
-#[derive(Deserialize)]
-pub struct IdleOutcome {
-    pub requested: u64,
-    pub opened: u64,
-    pub non_2xx: u64,
-    #[serde(default)]
-    pub first_non_2xx: Option<u16>,
-    pub rss_before_kib: u64,
-    pub rss_after_kib: u64,
-    pub fds_before: u64,
-    pub fds_after: u64,
-    pub error: Option<String>,
-}
-
-impl IdleOutcome {
-    /// Connections the server still held when its memory was read: its descriptor growth.
-    pub fn held(&self) -> u64 {
-        self.fds_after.saturating_sub(self.fds_before)
-    }
-
-    pub fn kib_per_connection(&self) -> Option<f64> {
-        let held = self.held();
-        (held > 0).then(|| (self.rss_after_kib as f64 - self.rss_before_kib as f64) / held as f64)
-    }
-}
+/// `ringpin-bench idle`'s line, read back as it was written.
+pub use crate::idle::Outcome as IdleOutcome;
 
 #[derive(Deserialize)]
 pub struct SequentialRun {
@@ -193,49 +170,31 @@ pub struct SequentialRun {
     pub sequential: SequentialOutcome,
 }
 
-/// One connection's round trips, one request at a time with a pause between, in µs.
-#[derive(Deserialize)]
-pub struct SequentialOutcome {
-    pub requested: u64,
-    pub warmup: u64,
-    pub completed: u64,
-    pub seconds: f64,
-    pub deadline_s: f64,
-    pub pause_us: u64,
-    pub p50_us: f64,
-    pub p99_us: f64,
-    pub max_us: f64,
-}
+/// `ringpin-bench sequential`'s line, read back as it was written.
+pub use crate::sequential::Outcome as SequentialOutcome;
 
 impl Run {
-    pub fn rep(&self) -> u32 {
+    /// Which repetition, server and route this run was, whatever its kind.
+    fn id(&self) -> (u32, &str, &str) {
         match self {
-            Run::Closed(t) | Run::Pipelined(t) => t.rep,
-            Run::Open(o) => o.rep,
-            Run::Idle(i) => i.rep,
-            Run::Sequential(s) => s.rep,
-            Run::Settings(s) => s.rep,
+            Run::Closed(t) | Run::Pipelined(t) => (t.rep, &t.server, &t.route),
+            Run::Open(o) => (o.rep, &o.server, &o.route),
+            Run::Idle(i) => (i.rep, &i.server, &i.route),
+            Run::Sequential(s) => (s.rep, &s.server, &s.route),
+            Run::Settings(s) => (s.rep, &s.server, &s.route),
         }
+    }
+
+    pub fn rep(&self) -> u32 {
+        self.id().0
     }
 
     pub fn server(&self) -> &str {
-        match self {
-            Run::Closed(t) | Run::Pipelined(t) => &t.server,
-            Run::Open(o) => &o.server,
-            Run::Idle(i) => &i.server,
-            Run::Sequential(s) => &s.server,
-            Run::Settings(s) => &s.server,
-        }
+        self.id().1
     }
 
     pub fn route(&self) -> &str {
-        match self {
-            Run::Closed(t) | Run::Pipelined(t) => &t.route,
-            Run::Open(o) => &o.route,
-            Run::Idle(i) => &i.route,
-            Run::Sequential(s) => &s.route,
-            Run::Settings(s) => &s.route,
-        }
+        self.id().2
     }
 }
 
@@ -481,43 +440,28 @@ pub fn summarize(runs: &[Run]) -> Summary {
 }
 
 fn summarize_row(runs: &[Run], server: &str, route: &str, points: &[Point]) -> Row {
-    let mine = |t: &&Throughput| t.server == server && t.route == route && t.responses > 0;
-    let closed: Vec<&Throughput> = runs
+    // This server's runs on this route, sorted by kind; runs that measured nothing are left out.
+    let mut closed: Vec<&Throughput> = Vec::new();
+    let mut pipelined: Vec<&Throughput> = Vec::new();
+    let mut idle: Vec<&IdleOutcome> = Vec::new();
+    let mut sequential: Vec<&SequentialOutcome> = Vec::new();
+    for run in runs
         .iter()
-        .filter_map(|run| match run {
-            Run::Closed(t) => Some(t),
-            _ => None,
-        })
-        .filter(mine)
-        .collect();
-    let pipelined: Vec<&Throughput> = runs
-        .iter()
-        .filter_map(|run| match run {
-            Run::Pipelined(t) => Some(t),
-            _ => None,
-        })
-        .filter(mine)
-        .collect();
+        .filter(|run| run.server() == server && run.route() == route)
+    {
+        match run {
+            Run::Closed(t) if t.responses > 0 => closed.push(t),
+            Run::Pipelined(t) if t.responses > 0 => pipelined.push(t),
+            Run::Idle(i) => idle.push(&i.idle),
+            Run::Sequential(s) if s.sequential.completed > 0 => sequential.push(&s.sequential),
+            _ => {}
+        }
+    }
     let cpu_per_response = |t: &&Throughput| t.cpu_ns as f64 / t.responses as f64;
     let closed_rps = median(closed.iter().map(|t| t.rps).collect());
     let open = points
         .iter()
         .map(|&point| summarize_open(runs, server, route, point, closed_rps))
-        .collect();
-    let idle: Vec<&IdleOutcome> = runs
-        .iter()
-        .filter_map(|run| match run {
-            Run::Idle(i) if i.server == server && i.route == route => Some(&i.idle),
-            _ => None,
-        })
-        .collect();
-    let sequential: Vec<&SequentialOutcome> = runs
-        .iter()
-        .filter_map(|run| match run {
-            Run::Sequential(s) if s.server == server && s.route == route => Some(&s.sequential),
-            _ => None,
-        })
-        .filter(|s| s.completed > 0)
         .collect();
     Row {
         server: server.to_string(),
@@ -532,7 +476,7 @@ fn summarize_row(runs: &[Run], server: &str, route: &str, points: &[Point]) -> R
         ),
         idle_held: idle
             .iter()
-            .map(|i| (i.held(), i.requested))
+            .map(|i| (i.held(), i.requested as u64))
             .min_by_key(|(held, _)| *held),
         sequential_p50_us: median(sequential.iter().map(|s| s.p50_us).collect()),
         sequential_p99_us: median(sequential.iter().map(|s| s.p99_us).collect()),

@@ -10,17 +10,15 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::response::{parse_response, Status};
+use crate::response::{parse_response, Status, RESPONSE_LIMIT};
 
 /// Per connect, write and read; a server that takes longer has failed the run.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Round trips made first and not recorded: the connection's first answers pay for the
 /// accept and the server's per-connection set-up, which is not what this measures.
 const WARMUP_REQUESTS: usize = 20;
-/// Largest response head plus body, in bytes.
-const RESPONSE_LIMIT: usize = 16 * 1024;
 
 pub struct Plan {
     pub addr: SocketAddr,
@@ -34,7 +32,9 @@ pub struct Plan {
     pub deadline: Duration,
 }
 
-#[derive(Serialize, Debug, PartialEq)]
+/// One connection's round trips, one request at a time with a pause between, in µs; also
+/// what `runs.rs` reads back from runs.jsonl.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
 pub struct Outcome {
     pub requested: usize,
     /// Round trips made before the recorded ones, not in the figures.

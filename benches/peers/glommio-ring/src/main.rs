@@ -19,10 +19,16 @@
 //! Request handling, buffers and connection states are uring-bare's own files, included by
 //! path, so the two differ only in who drives the loop.
 
+#[path = "../../common/addr.rs"]
+mod addr;
 #[path = "../../uring-bare/src/buf_ring.rs"]
 mod buf_ring;
-#[path = "../../uring-bare/src/http.rs"]
+#[path = "../../common/cli.rs"]
+mod cli;
+#[path = "../../common/http.rs"]
 mod http;
+#[path = "../../common/pinned.rs"]
+mod pinned;
 #[path = "../../uring-bare/src/server.rs"]
 mod server;
 #[path = "../../uring-bare/src/sys.rs"]
@@ -37,9 +43,9 @@ use std::time::Duration;
 
 use glommio::io::BufferedFile;
 use glommio::timer::Timer;
-use glommio::{LocalExecutorBuilder, Placement};
 use io_uring::IoUring;
 
+use pinned::{parse_pinned_flags, run_pinned, Pinned};
 use server::Server;
 
 /// Submission queue entries; the completion queue gets four times as many.
@@ -63,62 +69,30 @@ enum Setup {
 }
 
 struct Args {
-    addr: SocketAddr,
-    cpu: usize,
+    at: Pinned,
     setup: Setup,
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("glommio-ring: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let executor = match LocalExecutorBuilder::new(Placement::Fixed(args.cpu))
-        .name("glommio-ring")
-        .make()
-    {
-        Ok(executor) => executor,
-        Err(e) => {
-            eprintln!("glommio-ring: no executor on CPU {}: {e}", args.cpu);
-            return ExitCode::FAILURE;
-        }
-    };
-    match executor.run(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("glommio-ring: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with("glommio-ring", USAGE, parse_args, |args| {
+        run_pinned("glommio-ring", args.at.cpu, serve(args))
+    })
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut addr = DEFAULT_ADDR;
-    let mut cpu = None;
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut setup = Setup::Coop;
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
-            "--cpu" => cpu = Some(value.parse().map_err(|e| format!("--cpu {value}: {e}"))?),
-            "--setup" => {
-                setup = match value.as_str() {
-                    "coop" => Setup::Coop,
-                    "defer" => Setup::Defer,
-                    _ => return Err(format!("--setup {value}: coop or defer")),
-                }
-            }
-            _ => return Err(format!("unknown flag {flag}")),
+    let at = parse_pinned_flags(args, DEFAULT_ADDR, |flag, value| {
+        if flag != "--setup" {
+            return Ok(false);
         }
-    }
-    let cpu = match cpu {
-        Some(cpu) => cpu,
-        None => first_allowed_cpu()?,
-    };
-    Ok(Args { addr, cpu, setup })
+        setup = match value {
+            "coop" => Setup::Coop,
+            "defer" => Setup::Defer,
+            _ => return Err(format!("--setup {value}: coop or defer")),
+        };
+        Ok(true)
+    })?;
+    Ok(Args { at, setup })
 }
 
 async fn serve(args: Args) -> io::Result<()> {
@@ -130,7 +104,7 @@ async fn serve(args: Args) -> io::Result<()> {
         }
     })
     .detach();
-    let listener = TcpListener::bind(args.addr)?;
+    let listener = TcpListener::bind(args.at.addr)?;
     sys::set_backlog(listener.as_raw_fd(), BACKLOG)?;
     let mut builder = IoUring::builder();
     builder.setup_cqsize(4 * URING_ENTRIES);
@@ -149,7 +123,7 @@ async fn serve(args: Args) -> io::Result<()> {
     server.arm_accept(&mut sq, &submitter)?;
     eprintln!(
         "glommio-ring: {} on CPU {} (own io_uring, setup {:?})",
-        args.addr, args.cpu, args.setup
+        args.at.addr, args.at.cpu, args.setup
     );
     loop {
         sq.sync();
@@ -177,21 +151,4 @@ async fn serve(args: Args) -> io::Result<()> {
             futures_lite::future::yield_now().await;
         }
     }
-}
-
-/// The first CPU of this process's affinity mask, from `Cpus_allowed_list` (glommio-bare's).
-fn first_allowed_cpu() -> Result<usize, String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-        .and_then(|list| {
-            let list = list.trim_start();
-            let end = list
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(list.len());
-            list.get(..end)?.parse().ok()
-        })
-        .ok_or_else(|| "no CPU in Cpus_allowed_list; pass --cpu".to_string())
 }

@@ -4,10 +4,12 @@
 //!
 //! Layout: `users` is the users API's store and its JSON body rules (415 / 400 / 422);
 //! `cache` is the cache's LRU store under a byte budget, with TTLs; `error_body` is the
-//! `{"error": ...}` body both use.
+//! `{"error": ...}` body both use; `lock` and `flags_or_exit` what every peer binary does alike.
 
 pub mod cache;
 pub mod users;
+
+use std::sync::{Mutex, MutexGuard};
 
 use serde::Serialize;
 
@@ -35,6 +37,22 @@ pub fn error_body(error: &str, detail: &str) -> Vec<u8> {
     }
     serde_json::to_vec(&ErrorBody { error, detail })
         .unwrap_or_else(|_| br#"{"error":"response serialisation failed"}"#.to_vec())
+}
+
+/// The store behind `state`. A handler that panicked mid-update leaves it as it was then; the
+/// peers go on serving it, as ringpin's examples go on after a panicking handler.
+pub fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The parsed command line, or its error and `usage` on stderr and exit status 2.
+pub fn flags_or_exit<T>(name: &str, usage: &str, flags: Result<T, String>) -> T {
+    flags.unwrap_or_else(|e| {
+        eprintln!("{name}: {e}\n{usage}");
+        std::process::exit(2)
+    })
 }
 
 /// The value of `name` in a query string (`a=1&ttl=60`), undecoded; `None` if absent.

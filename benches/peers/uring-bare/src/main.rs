@@ -18,11 +18,16 @@
 //! - `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (`--setup defer`, the
 //!   default): completions run only when the loop enters the ring, never as an interrupt.
 //!
-//! The request handling (`http.rs`) and the response bytes are glommio-bare's; what is absent
-//! (bodies, timeouts, limits, graceful shutdown) is absent from both. It exists to measure
-//! what a request costs when the runtime costs nothing, not to be a server.
+//! The request handling (`../common/http.rs`) and the response bytes are glommio-bare's; what
+//! is absent (bodies, timeouts, limits, graceful shutdown) is absent from both. It exists to
+//! measure what a request costs when the runtime costs nothing, not to be a server.
 
+#[path = "../../common/addr.rs"]
+mod addr;
 mod buf_ring;
+#[path = "../../common/cli.rs"]
+mod cli;
+#[path = "../../common/http.rs"]
 mod http;
 mod server;
 mod sys;
@@ -61,43 +66,24 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("uring-bare: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match serve(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("uring-bare: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with("uring-bare", USAGE, parse_args, serve)
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut parsed = Args {
-        addr: DEFAULT_ADDR,
-        setup: Setup::Defer,
-    };
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => parsed.addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
-            "--setup" => {
-                parsed.setup = match value.as_str() {
-                    "defer" => Setup::Defer,
-                    "coop" => Setup::Coop,
-                    "plain" => Setup::Plain,
-                    _ => return Err(format!("--setup {value}: defer, coop or plain")),
-                }
-            }
-            _ => return Err(format!("unknown flag {flag}")),
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut setup = Setup::Defer;
+    let addr = addr::parse_flags(args, DEFAULT_ADDR, |flag, value| {
+        if flag != "--setup" {
+            return Ok(false);
         }
-    }
-    Ok(parsed)
+        setup = match value {
+            "defer" => Setup::Defer,
+            "coop" => Setup::Coop,
+            "plain" => Setup::Plain,
+            _ => return Err(format!("--setup {value}: defer, coop or plain")),
+        };
+        Ok(true)
+    })?;
+    Ok(Args { addr, setup })
 }
 
 fn build_ring(setup: Setup) -> io::Result<IoUring> {

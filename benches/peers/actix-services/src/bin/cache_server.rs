@@ -14,27 +14,20 @@
 #[path = "../../../common/addr.rs"]
 mod addr;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
-use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_services::{json_error, method_not_allowed, serve};
+use actix_web::{web, HttpRequest, HttpResponse};
 use peer_services::cache::{parse_ttl, Put, Store};
-use peer_services::{cache_bytes_from_env, error_body};
+use peer_services::{cache_bytes_from_env, error_body, flags_or_exit, lock};
 
 const USAGE: &str = "usage: actix-cache-server [--addr IP:PORT] (budget: RINGPIN_CACHE_BYTES)";
 
 type State = web::Data<Mutex<Store>>;
 
-fn json_error(status: StatusCode, error: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/json")
-        .body(error_body(error, ""))
-}
-
-fn store(state: &State) -> MutexGuard<'_, Store> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The one 404 body the cache's own routes answer with.
+fn no_such_key() -> HttpResponse {
+    json_error(404, error_body("no such key", ""))
 }
 
 async fn put(
@@ -45,71 +38,53 @@ async fn put(
 ) -> HttpResponse {
     let ttl = match parse_ttl(request.query_string()) {
         Ok(ttl) => ttl,
-        Err(body) => {
-            return HttpResponse::BadRequest()
-                .content_type("application/json")
-                .body(body)
-        }
+        Err(body) => return json_error(400, body),
     };
     // Copied, as the example copies it: a slice would keep actix's read buffer alive.
     let value = web::Bytes::copy_from_slice(&body);
-    let outcome = store(&state).put(key.into_inner(), value, ttl);
+    let outcome = lock(&state).put(key.into_inner(), value, ttl);
     match outcome {
         Put::Created => HttpResponse::Created().finish(),
         Put::Replaced => HttpResponse::NoContent().finish(),
         Put::TooLarge => json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "value exceeds the shard's memory budget",
+            413,
+            error_body("value exceeds the shard's memory budget", ""),
         ),
     }
 }
 
 async fn get(state: State, key: web::Path<String>) -> HttpResponse {
-    let value = store(&state).get(&key);
+    let value = lock(&state).get(&key);
     match value {
         Some(value) => HttpResponse::Ok()
             .content_type("application/octet-stream")
             .body(value),
-        None => json_error(StatusCode::NOT_FOUND, "no such key"),
+        None => no_such_key(),
     }
 }
 
 async fn delete(state: State, key: web::Path<String>) -> HttpResponse {
-    let removed = store(&state).remove(&key);
+    let removed = lock(&state).remove(&key);
     if removed {
         HttpResponse::NoContent().finish()
     } else {
-        json_error(StatusCode::NOT_FOUND, "no such key")
+        no_such_key()
     }
 }
 
 async fn stats(state: State) -> HttpResponse {
-    let stats = store(&state).stats();
+    let stats = lock(&state).stats();
     HttpResponse::Ok().json(stats)
-}
-
-async fn route_not_found() -> HttpResponse {
-    json_error(StatusCode::NOT_FOUND, "not found")
-}
-
-async fn method_not_allowed() -> HttpResponse {
-    json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
 }
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let (addr, budget) = match addr::parse_addr().and_then(|a| Ok((a, cache_bytes_from_env()?))) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("actix-cache-server: {e}\n{USAGE}");
-            std::process::exit(2)
-        }
-    };
+    let flags = addr::parse_addr().and_then(|a| Ok((a, cache_bytes_from_env()?)));
+    let (addr, budget) = flags_or_exit("actix-cache-server", USAGE, flags);
     eprintln!("actix-cache-server: {addr}, {budget} bytes");
     let state: State = web::Data::new(Mutex::new(Store::new(budget)));
-    HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
+    serve(addr, move |app| {
+        app.app_data(state.clone())
             // actix's default payload limit is 256 KiB; the budget is the example's only cap.
             .app_data(web::PayloadConfig::new(budget))
             .service(
@@ -123,11 +98,7 @@ async fn main() -> std::io::Result<()> {
                 web::resource("/stats")
                     .route(web::get().to(stats))
                     .default_service(web::to(method_not_allowed)),
-            )
-            .default_service(web::to(route_not_found))
+            );
     })
-    .workers(1)
-    .bind(addr)?
-    .run()
     .await
 }

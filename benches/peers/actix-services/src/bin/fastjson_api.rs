@@ -16,46 +16,34 @@ mod addr;
 
 use std::sync::Mutex;
 
+use actix_services::{json_error, method_not_allowed, serve};
 use actix_web::http::header::CONTENT_TYPE;
-use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use peer_services::error_body;
+use actix_web::{web, HttpRequest, HttpResponse};
 use peer_services::users::{parse_id, parse_new_user, Users};
+use peer_services::{error_body, flags_or_exit, lock};
 
 const USAGE: &str = "usage: actix-fastjson-api [--addr IP:PORT]";
 
 type State = web::Data<Mutex<Users>>;
 
-fn json_error(status: u16, body: Vec<u8>) -> HttpResponse {
-    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST))
-        .content_type("application/json")
-        .body(body)
-}
-
 fn not_found() -> HttpResponse {
     json_error(404, error_body("user not found", ""))
-}
-
-fn users(state: &State) -> std::sync::MutexGuard<'_, Users> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn create(state: State, request: HttpRequest, body: web::Bytes) -> HttpResponse {
     let content_type = request.headers().get(CONTENT_TYPE).map(|v| v.as_bytes());
     match parse_new_user(content_type, &body) {
-        Ok(new) => HttpResponse::Created().json(users(&state).create(new)),
+        Ok(new) => HttpResponse::Created().json(lock(&state).create(new)),
         Err(rejection) => json_error(rejection.status, rejection.body),
     }
 }
 
 async fn list(state: State) -> HttpResponse {
-    HttpResponse::Ok().json(users(&state).list())
+    HttpResponse::Ok().json(lock(&state).list())
 }
 
 async fn show(state: State, id: web::Path<String>) -> HttpResponse {
-    let user = parse_id(&id).and_then(|id| users(&state).get(id));
+    let user = parse_id(&id).and_then(|id| lock(&state).get(id));
     match user {
         Some(user) => HttpResponse::Ok().json(user),
         None => not_found(),
@@ -76,7 +64,7 @@ async fn update(
         Ok(new) => new,
         Err(rejection) => return json_error(rejection.status, rejection.body),
     };
-    let updated = users(&state).update(id, new);
+    let updated = lock(&state).update(id, new);
     match updated {
         Some(user) => HttpResponse::Ok().json(user),
         None => not_found(),
@@ -84,7 +72,7 @@ async fn update(
 }
 
 async fn remove(state: State, id: web::Path<String>) -> HttpResponse {
-    let removed = parse_id(&id).is_some_and(|id| users(&state).delete(id));
+    let removed = parse_id(&id).is_some_and(|id| lock(&state).delete(id));
     if removed {
         HttpResponse::NoContent().finish()
     } else {
@@ -92,25 +80,13 @@ async fn remove(state: State, id: web::Path<String>) -> HttpResponse {
     }
 }
 
-async fn route_not_found() -> HttpResponse {
-    json_error(404, error_body("not found", ""))
-}
-
-async fn method_not_allowed() -> HttpResponse {
-    json_error(405, error_body("method not allowed", ""))
-}
-
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let addr = addr::parse_addr().unwrap_or_else(|e| {
-        eprintln!("actix-fastjson-api: {e}\n{USAGE}");
-        std::process::exit(2)
-    });
+    let addr = flags_or_exit("actix-fastjson-api", USAGE, addr::parse_addr());
     eprintln!("actix-fastjson-api: {addr}");
     let state: State = web::Data::new(Mutex::new(Users::default()));
-    HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
+    serve(addr, move |app| {
+        app.app_data(state.clone())
             .service(
                 web::resource("/users")
                     .route(web::get().to(list))
@@ -123,11 +99,7 @@ async fn main() -> std::io::Result<()> {
                     .route(web::put().to(update))
                     .route(web::delete().to(remove))
                     .default_service(web::to(method_not_allowed)),
-            )
-            .default_service(web::to(route_not_found))
+            );
     })
-    .workers(1)
-    .bind(addr)?
-    .run()
     .await
 }

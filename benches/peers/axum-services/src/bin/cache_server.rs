@@ -15,30 +15,25 @@
 #[path = "../../../common/addr.rs"]
 mod addr;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header::CONTENT_TYPE, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
+use axum_services::{json_error, method_not_allowed, route_not_found, serve};
 use peer_services::cache::{parse_ttl, Put, Store};
-use peer_services::{cache_bytes_from_env, error_body};
+use peer_services::{cache_bytes_from_env, error_body, flags_or_exit, lock};
 
 const USAGE: &str = "usage: axum-cache-server [--addr IP:PORT] (budget: RINGPIN_CACHE_BYTES)";
 
 type Shared = Arc<Mutex<Store>>;
 
-fn json_error(status: StatusCode, body: Vec<u8>) -> Response {
-    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn store(state: &Shared) -> MutexGuard<'_, Store> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The one 404 body the cache's own routes answer with.
+fn no_such_key() -> Response {
+    json_error(404, error_body("no such key", ""))
 }
 
 async fn put(
@@ -49,62 +44,46 @@ async fn put(
 ) -> Response {
     let ttl = match parse_ttl(query.as_deref().unwrap_or("")) {
         Ok(ttl) => ttl,
-        Err(body) => return json_error(StatusCode::BAD_REQUEST, body),
+        Err(body) => return json_error(400, body),
     };
     // Copied, as the example copies it: a slice would keep the read buffer alive.
     let value = Bytes::copy_from_slice(&body);
-    let outcome = store(&state).put(key, value, ttl);
+    let outcome = lock(&state).put(key, value, ttl);
     match outcome {
         Put::Created => StatusCode::CREATED.into_response(),
         Put::Replaced => StatusCode::NO_CONTENT.into_response(),
         Put::TooLarge => json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            413,
             error_body("value exceeds the shard's memory budget", ""),
         ),
     }
 }
 
 async fn get_value(State(state): State<Shared>, Path(key): Path<String>) -> Response {
-    let value = store(&state).get(&key);
+    let value = lock(&state).get(&key);
     match value {
         Some(value) => ([(CONTENT_TYPE, "application/octet-stream")], value).into_response(),
-        None => json_error(StatusCode::NOT_FOUND, error_body("no such key", "")),
+        None => no_such_key(),
     }
 }
 
 async fn delete(State(state): State<Shared>, Path(key): Path<String>) -> Response {
-    if store(&state).remove(&key) {
+    if lock(&state).remove(&key) {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        json_error(StatusCode::NOT_FOUND, error_body("no such key", ""))
+        no_such_key()
     }
 }
 
 async fn stats(State(state): State<Shared>) -> Response {
-    let stats = store(&state).stats();
+    let stats = lock(&state).stats();
     Json(stats).into_response()
-}
-
-async fn route_not_found() -> Response {
-    json_error(StatusCode::NOT_FOUND, error_body("not found", ""))
-}
-
-async fn method_not_allowed() -> Response {
-    json_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        error_body("method not allowed", ""),
-    )
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
-    let (addr, budget) = match addr::parse_addr().and_then(|a| Ok((a, cache_bytes_from_env()?))) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("axum-cache-server: {e}\n{USAGE}");
-            std::process::exit(2)
-        }
-    };
+    let flags = addr::parse_addr().and_then(|a| Ok((a, cache_bytes_from_env()?)));
+    let (addr, budget) = flags_or_exit("axum-cache-server", USAGE, flags);
     let app = Router::new()
         .route("/kv/{key}", get(get_value).put(put).delete(delete))
         .route("/stats", get(stats))
@@ -113,9 +92,10 @@ async fn main() -> std::io::Result<()> {
         // axum's default body limit is 2 MB; the budget is the example's only cap.
         .layer(DefaultBodyLimit::max(budget))
         .with_state(Arc::new(Mutex::new(Store::new(budget))));
-    let listener = tokio::net::TcpListener::bind(addr).await?.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    eprintln!("axum-cache-server: {addr}, {budget} bytes");
-    axum::serve(listener, app).await
+    serve(
+        addr,
+        &format!("axum-cache-server: {addr}, {budget} bytes"),
+        app,
+    )
+    .await
 }

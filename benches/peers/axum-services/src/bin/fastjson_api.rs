@@ -15,35 +15,24 @@
 #[path = "../../../common/addr.rs"]
 mod addr;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header::CONTENT_TYPE, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
-use peer_services::error_body;
+use axum_services::{json_error, method_not_allowed, route_not_found, serve};
 use peer_services::users::{parse_id, parse_new_user, Users};
+use peer_services::{error_body, flags_or_exit, lock};
 
 const USAGE: &str = "usage: axum-fastjson-api [--addr IP:PORT]";
 
 type Shared = Arc<Mutex<Users>>;
 
-fn json_error(status: u16, body: Vec<u8>) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
-}
-
 fn not_found() -> Response {
     json_error(404, error_body("user not found", ""))
-}
-
-fn users(state: &Shared) -> MutexGuard<'_, Users> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&[u8]> {
@@ -52,17 +41,17 @@ fn content_type(headers: &HeaderMap) -> Option<&[u8]> {
 
 async fn create(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     match parse_new_user(content_type(&headers), &body) {
-        Ok(new) => (StatusCode::CREATED, Json(users(&state).create(new))).into_response(),
+        Ok(new) => (StatusCode::CREATED, Json(lock(&state).create(new))).into_response(),
         Err(rejection) => json_error(rejection.status, rejection.body),
     }
 }
 
 async fn list(State(state): State<Shared>) -> Response {
-    Json(users(&state).list()).into_response()
+    Json(lock(&state).list()).into_response()
 }
 
 async fn show(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    let user = parse_id(&id).and_then(|id| users(&state).get(id));
+    let user = parse_id(&id).and_then(|id| lock(&state).get(id));
     match user {
         Some(user) => Json(user).into_response(),
         None => not_found(),
@@ -82,7 +71,7 @@ async fn update(
         Ok(new) => new,
         Err(rejection) => return json_error(rejection.status, rejection.body),
     };
-    let updated = users(&state).update(id, new);
+    let updated = lock(&state).update(id, new);
     match updated {
         Some(user) => Json(user).into_response(),
         None => not_found(),
@@ -90,36 +79,21 @@ async fn update(
 }
 
 async fn remove(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    if parse_id(&id).is_some_and(|id| users(&state).delete(id)) {
+    if parse_id(&id).is_some_and(|id| lock(&state).delete(id)) {
         StatusCode::NO_CONTENT.into_response()
     } else {
         not_found()
     }
 }
 
-async fn route_not_found() -> Response {
-    json_error(404, error_body("not found", ""))
-}
-
-async fn method_not_allowed() -> Response {
-    json_error(405, error_body("method not allowed", ""))
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
-    let addr = addr::parse_addr().unwrap_or_else(|e| {
-        eprintln!("axum-fastjson-api: {e}\n{USAGE}");
-        std::process::exit(2)
-    });
+    let addr = flags_or_exit("axum-fastjson-api", USAGE, addr::parse_addr());
     let app = Router::new()
         .route("/users", get(list).post(create))
         .route("/users/{id}", get(show).put(update).delete(remove))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(Shared::default());
-    let listener = tokio::net::TcpListener::bind(addr).await?.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    eprintln!("axum-fastjson-api: {addr}");
-    axum::serve(listener, app).await
+    serve(addr, &format!("axum-fastjson-api: {addr}"), app).await
 }

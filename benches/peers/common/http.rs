@@ -1,4 +1,7 @@
-//! glommio-bare's request handling, byte for byte: httparse, the two routes, the cached Date.
+//! The bare peers' request handling, written once: httparse, the two routes, the cached Date.
+//! glommio-bare, monoio-bare, uring-bare and glommio-ring include this file by path
+//! (`#[path = "../../common/http.rs"] mod http;`), so they answer with the same bytes and
+//! differ only in the runtime; as a module of each crate it inlines as before.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
