@@ -31,6 +31,20 @@ fn short(timeouts: impl FnOnce(&mut Timeouts)) -> Config {
     one_shard().with_timeouts(t)
 }
 
+/// Writes `bytes` one at a time, `gap` apart, from a thread on a clone of `stream`, until
+/// they run out or a write fails (the server closed).
+fn trickle(stream: &TcpStream, bytes: Vec<u8>, gap: Duration) -> std::thread::JoinHandle<()> {
+    let mut stream = stream.try_clone().expect("clone");
+    std::thread::spawn(move || {
+        for byte in bytes {
+            if stream.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(gap);
+        }
+    })
+}
+
 #[test]
 fn a_trickled_head_gets_408_at_the_header_deadline() {
     let _serial = serial();
@@ -102,21 +116,9 @@ fn the_slow_lane_keeps_the_header_deadline() {
     // checked only at the lane's reads would come hundreds of milliseconds late.
     let server = start_hello_with(short(|t| t.header = Duration::from_millis(700)));
     let mut stream = connect(server.addr());
-    let writer = {
-        let mut stream = stream.try_clone().expect("clone");
-        std::thread::spawn(move || {
-            for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
-                .iter()
-                .cycle()
-                .take(30)
-            {
-                if stream.write_all(&[*byte]).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    let bytes = head.iter().cycle().take(30).copied().collect();
+    let writer = trickle(&stream, bytes, Duration::from_millis(100));
     let (reply, waited) = read_until_close(&mut stream);
     assert!(String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408 "));
     assert!(
@@ -154,17 +156,7 @@ fn a_body_below_the_minimum_rate_gets_408() {
         .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
         .expect("head");
     // 1 byte per 50 ms never breaks the idle gap, but is 20 B/s against 10,000 B/s.
-    let writer = {
-        let mut stream = stream.try_clone().expect("clone");
-        std::thread::spawn(move || {
-            for _ in 0..40 {
-                if stream.write_all(b"x").is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
+    let writer = trickle(&stream, vec![b'x'; 40], Duration::from_millis(50));
     let (reply, waited) = read_until_close(&mut stream);
     assert!(
         String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408 "),

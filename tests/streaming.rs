@@ -41,17 +41,9 @@ fn streaming_router() -> Router {
         .route(
             "/events",
             get(|_r: Request| async {
-                let ticks = futures_lite::stream::unfold(0u32, |i| async move {
-                    if i == 5 {
-                        return None;
-                    }
-                    Timer::new(Duration::from_millis(150)).await;
-                    Some((
-                        Event::data(&format!("tick {i}")).with_id(&i.to_string()),
-                        i + 1,
-                    ))
-                });
-                Sse(ticks)
+                Sse(common::ticks(5, |i| {
+                    Event::data(&format!("tick {i}")).with_id(&i.to_string())
+                }))
             }),
         )
         .route(

@@ -11,8 +11,11 @@
 #![allow(clippy::duplicate_mod)]
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use ringpin::{Config, Handler, ServerHandle, ShardInfo};
+use futures_lite::Stream;
+use glommio::timer::Timer;
+use ringpin::{Config, Event, Handler, ServerHandle, ShardInfo};
 
 pub mod binary;
 pub mod replay;
@@ -67,4 +70,16 @@ where
     ringpin::Server::new(config)
         .serve(factory)
         .expect("server starts")
+}
+
+/// `count` Server-Sent Events, `event(0)`, `event(1)` ..., the first after 150 ms and each
+/// next 150 ms later: slow enough that a client sees them arrive one by one.
+pub fn ticks(count: u32, event: fn(u32) -> Event) -> impl Stream<Item = Event> {
+    futures_lite::stream::unfold(0, move |i| async move {
+        if i == count {
+            return None;
+        }
+        Timer::new(Duration::from_millis(150)).await;
+        Some((event(i), i + 1))
+    })
 }
