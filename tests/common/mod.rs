@@ -11,7 +11,7 @@
 #![allow(clippy::duplicate_mod)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::Stream;
 use glommio::timer::Timer;
@@ -82,4 +82,14 @@ pub fn ticks(count: u32, event: fn(u32) -> Event) -> impl Stream<Item = Event> {
         Timer::new(Duration::from_millis(150)).await;
         Some((event(i), i + 1))
     })
+}
+
+/// Asks `done` every `every` until it says yes; panics with `what` once `within` has passed
+/// without it.
+pub fn wait_until(within: Duration, every: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(every);
+    }
 }
