@@ -25,7 +25,7 @@ pub mod wire;
 #[allow(unused_imports)]
 pub use binary::hello_binary;
 #[allow(unused_imports)]
-pub use wire::{connect, exchange, read_until_close, Replies, Reply};
+pub use wire::{answer_closes, connect, exchange, read_until_close, Replies, Reply};
 
 #[path = "../../examples/hello.rs"]
 #[allow(dead_code)]
