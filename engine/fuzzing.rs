@@ -4,6 +4,8 @@
 //! a parser twice, on the whole input and on the input cut at the given split points, and
 //! panics if the two disagree: a parser must not depend on how bytes arrive.
 
+use std::fmt::Debug;
+
 use bytes::BytesMut;
 
 use crate::config::Limits;
@@ -29,11 +31,7 @@ pub enum HeadOutcome {
 /// whole input at once and again in the pieces `splits` cuts it into (offsets, any order,
 /// out-of-range ones ignored). Panics if the two ways disagree.
 pub fn parse_head_split(input: &[u8], splits: &[usize], limits: &Limits) -> HeadOutcome {
-    let limits = limits.clamped();
-    let whole = scan_head(input, &[], &limits);
-    let pieces = scan_head(input, splits, &limits);
-    assert_eq!(whole, pieces, "head scan depends on the split");
-    whole
+    same_whole_and_split(input, splits, limits, "head scan", scan_head)
 }
 
 fn scan_head(input: &[u8], splits: &[usize], limits: &Limits) -> HeadOutcome {
@@ -77,10 +75,22 @@ pub enum ChunkedOutcome {
 /// Decodes `input` as a chunked body, whole and in the pieces `splits` cuts it into. Panics
 /// if the two ways disagree.
 pub fn decode_chunked_split(input: &[u8], splits: &[usize], limits: &Limits) -> ChunkedOutcome {
+    same_whole_and_split(input, splits, limits, "chunked decoding", decode_chunked)
+}
+
+/// Runs `parse` under `limits` (clamped) on the whole input and on the pieces `splits` cuts
+/// it into; panics, naming `what`, if the two outcomes differ.
+fn same_whole_and_split<T: PartialEq + Debug>(
+    input: &[u8],
+    splits: &[usize],
+    limits: &Limits,
+    what: &str,
+    parse: fn(&[u8], &[usize], &Limits) -> T,
+) -> T {
     let limits = limits.clamped();
-    let whole = decode_chunked(input, &[], &limits);
-    let pieces = decode_chunked(input, splits, &limits);
-    assert_eq!(whole, pieces, "chunked decoding depends on the split");
+    let whole = parse(input, &[], &limits);
+    let pieces = parse(input, splits, &limits);
+    assert_eq!(whole, pieces, "{what} depends on the split");
     whole
 }
 

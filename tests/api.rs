@@ -42,6 +42,16 @@ fn answer(result: Result<ureq::Response, ureq::Error>) -> Answer {
     }
 }
 
+/// Deletes `url` twice: 204 the first time, 404 once it is gone.
+fn deletes_once(url: &str) {
+    assert_eq!(answer(ureq::delete(url).call()).status, 204, "DELETE {url}");
+    assert_eq!(
+        answer(ureq::delete(url).call()).status,
+        404,
+        "DELETE {url} again"
+    );
+}
+
 fn two_or_more_shards() -> Vec<usize> {
     let mask = ringpin::affinity_mask().expect("mask");
     assert!(
@@ -162,14 +172,7 @@ fn fastjson_api_routes_and_errors() {
         (updated.status, updated.json()["name"].clone()),
         (200, json!("renamed"))
     );
-    assert_eq!(
-        answer(ureq::delete(&format!("{base}/users/{id}")).call()).status,
-        204
-    );
-    assert_eq!(
-        answer(ureq::delete(&format!("{base}/users/{id}")).call()).status,
-        404
-    );
+    deletes_once(&format!("{base}/users/{id}"));
     let gone = answer(ureq::get(&format!("{base}/users/{id}")).call());
     assert_eq!(gone.status, 404);
     assert_eq!(gone.json()["error"], "user not found");
@@ -251,14 +254,7 @@ fn cache_values_cross_shards_through_the_mesh() {
         answer(ureq::get(&format!("{base}/kv/key0")).call()).body,
         "again"
     );
-    assert_eq!(
-        answer(ureq::delete(&format!("{base}/kv/key0")).call()).status,
-        204
-    );
-    assert_eq!(
-        answer(ureq::delete(&format!("{base}/kv/key0")).call()).status,
-        404
-    );
+    deletes_once(&format!("{base}/kv/key0"));
     assert_eq!(
         answer(ureq::get(&format!("{base}/kv/key0")).call()).status,
         404

@@ -9,7 +9,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
 use common::{exchange, start, test_config, Reply};
-use glommio::timer::Timer;
 use ringpin::compress::Compression;
 use ringpin::{get, Event, HandlerExt, Request, Response, Router, Sse};
 
@@ -61,14 +60,7 @@ fn router() -> Router {
         .route(
             "/events",
             get(|_r: Request| async {
-                let ticks = futures_lite::stream::unfold(0u32, |i| async move {
-                    if i == 4 {
-                        return None;
-                    }
-                    Timer::new(Duration::from_millis(150)).await;
-                    Some((Event::data(&format!("tick {i}")), i + 1))
-                });
-                Sse(ticks)
+                Sse(common::ticks(4, |i| Event::data(&format!("tick {i}"))))
             }),
         )
 }

@@ -12,6 +12,36 @@ fn send(addr: std::net::SocketAddr, lines: &[&str]) -> Reply {
     exchange(addr, request.as_bytes()).expect("a response")
 }
 
+/// `method path` from `origin`, with the `extra` field lines.
+fn from_origin(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    origin: &str,
+    extra: &[&str],
+) -> Reply {
+    let request_line = format!("{method} {path} HTTP/1.1");
+    let origin = format!("Origin: {origin}");
+    let mut lines = vec![request_line.as_str(), "Host: x", &origin];
+    lines.extend_from_slice(extra);
+    send(addr, &lines)
+}
+
+/// A preflight for `method` on `path` from `origin`, asking for `headers` if any.
+fn preflight(
+    addr: std::net::SocketAddr,
+    path: &str,
+    origin: &str,
+    method: &str,
+    headers: Option<&str>,
+) -> Reply {
+    let method = format!("Access-Control-Request-Method: {method}");
+    let headers = headers.map(|h| format!("Access-Control-Request-Headers: {h}"));
+    let mut extra = vec![method.as_str()];
+    extra.extend(headers.as_deref());
+    from_origin(addr, "OPTIONS", path, origin, &extra)
+}
+
 #[test]
 fn preflight_is_answered_by_the_layer_and_simple_requests_are_decorated() {
     let server = start(test_config(), |_| {
@@ -34,15 +64,12 @@ fn preflight_is_answered_by_the_layer_and_simple_requests_are_decorated() {
     let addr = server.addr();
 
     // A preflight from an allowed origin: 204 with the policy, the handler not reached.
-    let pre = send(
+    let pre = preflight(
         addr,
-        &[
-            "OPTIONS /api HTTP/1.1",
-            "Host: x",
-            "Origin: https://app.example",
-            "Access-Control-Request-Method: POST",
-            "Access-Control-Request-Headers: content-type",
-        ],
+        "/api",
+        "https://app.example",
+        "POST",
+        Some("content-type"),
     );
     assert_eq!(pre.status, 204);
     assert_eq!(
@@ -70,39 +97,17 @@ fn preflight_is_answered_by_the_layer_and_simple_requests_are_decorated() {
     );
 
     // A preflight from another origin: 204 without any CORS field (the browser refuses).
-    let denied = send(
-        addr,
-        &[
-            "OPTIONS /api HTTP/1.1",
-            "Host: x",
-            "Origin: https://evil.example",
-            "Access-Control-Request-Method: POST",
-        ],
-    );
+    let denied = preflight(addr, "/api", "https://evil.example", "POST", None);
     assert_eq!(denied.status, 204);
     assert_eq!(denied.header("access-control-allow-origin"), None);
     assert_eq!(denied.header("access-control-allow-methods"), None);
 
     // An OPTIONS without Access-Control-Request-Method is no preflight: the handler answers.
-    let plain_options = send(
-        addr,
-        &[
-            "OPTIONS /api HTTP/1.1",
-            "Host: x",
-            "Origin: https://app.example",
-        ],
-    );
+    let plain_options = from_origin(addr, "OPTIONS", "/api", "https://app.example", &[]);
     assert_eq!(plain_options.body_text(), "the handler saw OPTIONS");
 
     // A simple request from the allowed origin: the handler's answer, decorated.
-    let simple = send(
-        addr,
-        &[
-            "GET /api HTTP/1.1",
-            "Host: x",
-            "Origin: https://app.example",
-        ],
-    );
+    let simple = from_origin(addr, "GET", "/api", "https://app.example", &[]);
     assert_eq!((simple.status, simple.body_text().as_str()), (200, "data"));
     assert_eq!(
         simple.header("access-control-allow-origin"),
@@ -115,14 +120,7 @@ fn preflight_is_answered_by_the_layer_and_simple_requests_are_decorated() {
     assert_eq!(simple.header("vary"), Some("origin"));
 
     // From another origin: answered (CORS is enforced by the browser) without CORS fields.
-    let other = send(
-        addr,
-        &[
-            "GET /api HTTP/1.1",
-            "Host: x",
-            "Origin: https://evil.example",
-        ],
-    );
+    let other = from_origin(addr, "GET", "/api", "https://evil.example", &[]);
     assert_eq!((other.status, other.body_text().as_str()), (200, "data"));
     assert_eq!(other.header("access-control-allow-origin"), None);
 
@@ -147,16 +145,7 @@ fn any_origin_with_credentials_echoes_the_origin_never_a_star() {
             )
     });
     let addr = server.addr();
-    let pre = send(
-        addr,
-        &[
-            "OPTIONS / HTTP/1.1",
-            "Host: x",
-            "Origin: http://localhost:3000",
-            "Access-Control-Request-Method: PUT",
-            "Access-Control-Request-Headers: x-a, x-b",
-        ],
-    );
+    let pre = preflight(addr, "/", "http://localhost:3000", "PUT", Some("x-a, x-b"));
     assert_eq!(pre.status, 204);
     assert_eq!(
         pre.header("access-control-allow-origin"),
@@ -170,10 +159,7 @@ fn any_origin_with_credentials_echoes_the_origin_never_a_star() {
     assert_eq!(pre.header("access-control-allow-credentials"), Some("true"));
     assert!(pre.header("vary").is_some_and(|v| v.contains("origin")));
 
-    let simple = send(
-        addr,
-        &["GET / HTTP/1.1", "Host: x", "Origin: https://b.example"],
-    );
+    let simple = from_origin(addr, "GET", "/", "https://b.example", &[]);
     assert_eq!(
         simple.header("access-control-allow-origin"),
         Some("https://b.example")
@@ -191,21 +177,10 @@ fn any_origin_without_credentials_is_a_star_and_does_not_vary() {
             .route("/", get(|_r: Request| async { "ok" }))
             .around(Cors::permissive().layer())
     });
-    let simple = send(
-        server.addr(),
-        &["GET / HTTP/1.1", "Host: x", "Origin: https://c.example"],
-    );
+    let simple = from_origin(server.addr(), "GET", "/", "https://c.example", &[]);
     assert_eq!(simple.header("access-control-allow-origin"), Some("*"));
     assert_eq!(simple.header("vary"), None);
-    let pre = send(
-        server.addr(),
-        &[
-            "OPTIONS / HTTP/1.1",
-            "Host: x",
-            "Origin: https://c.example",
-            "Access-Control-Request-Method: DELETE",
-        ],
-    );
+    let pre = preflight(server.addr(), "/", "https://c.example", "DELETE", None);
     assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
     assert_eq!(pre.header("access-control-allow-headers"), Some("*"));
     assert_eq!(

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::io::Write;
 
-use common::{connect, exchange, start, start_hello, test_config, Replies};
+use common::{answer_closes, connect, exchange, start, start_hello, test_config, Replies};
 use ringpin::{current_shard, Response};
 
 #[test]
@@ -136,11 +136,7 @@ fn sixteen_pipelined_requests_in_one_write() {
 #[test]
 fn http10_closes_unless_keep_alive_is_asked() {
     let server = start_hello();
-    let mut replies = Replies::new(connect(server.addr()));
-    replies.send(b"GET / HTTP/1.0\r\n\r\n");
-    let reply = replies.next().expect("reply");
-    assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("connection"), Some("close"));
+    let mut replies = answer_closes(server.addr(), b"GET / HTTP/1.0\r\n\r\n", 200);
     assert!(replies.closed(), "HTTP/1.0 without keep-alive closes");
 
     let mut replies = Replies::new(connect(server.addr()));
@@ -183,14 +179,9 @@ fn head_gets_length_without_body() {
 #[test]
 fn malformed_request_gets_400_and_close_then_next_connection_works() {
     let server = start_hello();
-    let mut replies = Replies::new(connect(server.addr()));
-    replies.send(
-        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
-    let reply = replies.next().expect("error reply");
-    assert_eq!(reply.status, 400);
-    assert_eq!(reply.header("connection"), Some("close"));
-    assert!(replies.closed());
+    let bad =
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert!(answer_closes(server.addr(), bad, 400).closed());
     let reply = exchange(server.addr(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("reply");
     assert_eq!(reply.status, 200);
 }

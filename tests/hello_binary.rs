@@ -45,17 +45,17 @@ fn stop(mut child: std::process::Child) -> std::process::ExitStatus {
         .args(["-TERM", &pid])
         .status()
         .expect("kill");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "hello did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut exited = None;
+    common::wait_until(
+        Duration::from_secs(15),
+        Duration::from_millis(20),
+        "hello did not exit after SIGTERM",
+        || {
+            exited = child.try_wait().expect("wait");
+            exited.is_some()
+        },
+    );
+    exited.expect("exited")
 }
 
 #[test]

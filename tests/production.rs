@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{connect, read_until_close, start, start_hello_with, test_config, Replies};
-use ringpin::{get, Config, Request, Response, Router, Shedding, Timeouts};
+use ringpin::{get, Config, Request, Response, Router, ServerHandle, Shedding, Timeouts};
 
 /// These tests measure time and load: run them one at a time so one test's busy shard
 /// cannot starve another's (they share CPUs).
@@ -31,11 +31,45 @@ fn short(timeouts: impl FnOnce(&mut Timeouts)) -> Config {
     one_shard().with_timeouts(t)
 }
 
+/// The test's turn (see [`serial`]), a `hello` server on one shard with `timeouts` applied,
+/// and a connection to it.
+fn connect_short(
+    timeouts: impl FnOnce(&mut Timeouts),
+) -> (std::sync::MutexGuard<'static, ()>, ServerHandle, TcpStream) {
+    let serial = serial();
+    let server = start_hello_with(short(timeouts));
+    let stream = connect(server.addr());
+    (serial, server, stream)
+}
+
+/// Reads `stream` to the server's close, which must come after a 408; returns how long
+/// that took.
+fn read_408(stream: &mut TcpStream) -> Duration {
+    let (reply, waited) = read_until_close(stream);
+    assert!(
+        String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408 "),
+        "{reply:?}"
+    );
+    waited
+}
+
+/// Writes `bytes` one at a time, `gap` apart, from a thread on a clone of `stream`, until
+/// they run out or a write fails (the server closed).
+fn trickle(stream: &TcpStream, bytes: Vec<u8>, gap: Duration) -> std::thread::JoinHandle<()> {
+    let mut stream = stream.try_clone().expect("clone");
+    std::thread::spawn(move || {
+        for byte in bytes {
+            if stream.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(gap);
+        }
+    })
+}
+
 #[test]
 fn a_trickled_head_gets_408_at_the_header_deadline() {
-    let _serial = serial();
-    let server = start_hello_with(short(|t| t.header = Duration::from_millis(400)));
-    let mut stream = connect(server.addr());
+    let (_serial, _server, mut stream) = connect_short(|t| t.header = Duration::from_millis(400));
     let started = Instant::now();
     // One byte every 50 ms: each read is quick, but the whole head never completes in time.
     for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
@@ -62,9 +96,7 @@ fn a_trickled_head_gets_408_at_the_header_deadline() {
 
 #[test]
 fn a_slow_head_is_read_on_the_slow_lane_and_still_served() {
-    let _serial = serial();
-    let server = start_hello_with(short(|t| t.header = Duration::from_secs(5)));
-    let mut stream = connect(server.addr());
+    let (_serial, _server, mut stream) = connect_short(|t| t.header = Duration::from_secs(5));
     let started = Instant::now();
     // Each gap is longer than the 200 ms after which a head counts as slow.
     for piece in [&b"GET / HTTP/1.1\r\n"[..], b"Host: x\r\n", b"\r\n"] {
@@ -97,28 +129,13 @@ fn a_slow_head_is_read_on_the_slow_lane_and_still_served() {
 
 #[test]
 fn the_slow_lane_keeps_the_header_deadline() {
-    let _serial = serial();
     // The lane starts 200 ms into the head and reads at most every 500 ms: a deadline
     // checked only at the lane's reads would come hundreds of milliseconds late.
-    let server = start_hello_with(short(|t| t.header = Duration::from_millis(700)));
-    let mut stream = connect(server.addr());
-    let writer = {
-        let mut stream = stream.try_clone().expect("clone");
-        std::thread::spawn(move || {
-            for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
-                .iter()
-                .cycle()
-                .take(30)
-            {
-                if stream.write_all(&[*byte]).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
-    let (reply, waited) = read_until_close(&mut stream);
-    assert!(String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408 "));
+    let (_serial, _server, mut stream) = connect_short(|t| t.header = Duration::from_millis(700));
+    let head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    let bytes = head.iter().cycle().take(30).copied().collect();
+    let writer = trickle(&stream, bytes, Duration::from_millis(100));
+    let waited = read_408(&mut stream);
     assert!(
         waited >= Duration::from_millis(650) && waited < Duration::from_millis(1000),
         "408 at the deadline, not at the lane's next read: {waited:?}"
@@ -128,14 +145,12 @@ fn the_slow_lane_keeps_the_header_deadline() {
 
 #[test]
 fn a_stalled_body_gets_408_after_the_idle_gap() {
-    let _serial = serial();
-    let server = start_hello_with(short(|t| t.body_idle = Duration::from_millis(300)));
-    let mut stream = connect(server.addr());
+    let (_serial, _server, mut stream) =
+        connect_short(|t| t.body_idle = Duration::from_millis(300));
     stream
         .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
         .expect("write");
-    let (reply, waited) = read_until_close(&mut stream);
-    assert!(String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408 "));
+    let waited = read_408(&mut stream);
     assert!(
         waited >= Duration::from_millis(250),
         "not before the gap: {waited:?}"
@@ -144,32 +159,16 @@ fn a_stalled_body_gets_408_after_the_idle_gap() {
 
 #[test]
 fn a_body_below_the_minimum_rate_gets_408() {
-    let _serial = serial();
-    let server = start_hello_with(short(|t| {
+    let (_serial, _server, mut stream) = connect_short(|t| {
         t.body_idle = Duration::from_millis(300);
         t.body_min_rate = 10_000;
-    }));
-    let mut stream = connect(server.addr());
+    });
     stream
         .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
         .expect("head");
     // 1 byte per 50 ms never breaks the idle gap, but is 20 B/s against 10,000 B/s.
-    let writer = {
-        let mut stream = stream.try_clone().expect("clone");
-        std::thread::spawn(move || {
-            for _ in 0..40 {
-                if stream.write_all(b"x").is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
-    let (reply, waited) = read_until_close(&mut stream);
-    assert!(
-        String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408 "),
-        "{reply:?}"
-    );
+    let writer = trickle(&stream, vec![b'x'; 40], Duration::from_millis(50));
+    let waited = read_408(&mut stream);
     assert!(
         waited < Duration::from_millis(1500),
         "cut at the first rate check: {waited:?}"

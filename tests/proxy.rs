@@ -130,6 +130,13 @@ impl Rig {
         }
     }
 
+    /// Writes a configuration file `<dir>/<name>`; returns its path.
+    fn write(&self, name: &str, text: String) -> PathBuf {
+        let path = self.dir.join(name);
+        fs::write(&path, text).unwrap_or_else(|e| panic!("write {name}: {e}"));
+        path
+    }
+
     /// Spawns `command` with stderr to `<dir>/<name>.log`; returns its index.
     fn spawn(&mut self, name: &str, command: &mut Command) -> usize {
         let log = self.dir.join(format!("{name}.log"));
@@ -283,8 +290,7 @@ fn haproxy_balances_two_instances_and_a_drain_loses_no_request() {
     let (_b, addr_b) = rig.start_hello("hello-b", last_cpu);
 
     let port = free_port();
-    let config = rig.dir.join("haproxy.cfg");
-    fs::write(&config, haproxy_config(port, addr_a, addr_b)).expect("write haproxy.cfg");
+    let config = rig.write("haproxy.cfg", haproxy_config(port, addr_a, addr_b));
     let proxy = rig.spawn(
         "haproxy",
         Command::new(&haproxy).arg("-f").arg(&config).arg("-db"),
@@ -387,6 +393,11 @@ fn echo_addrs(request: ringpin::Request) -> std::future::Ready<ringpin::Response
     )))
 }
 
+/// Starts [`echo_addrs`] with `config`.
+fn start_echo(config: ringpin::Config) -> ringpin::ServerHandle {
+    common::start(config, |_| echo_addrs)
+}
+
 /// A keep-alive client connection from `from` (any port) to `to`.
 fn connect_from(from: [u8; 4], to: SocketAddr) -> common::Replies {
     let socket =
@@ -445,14 +456,11 @@ fn split_echo(body: &str) -> (SocketAddr, SocketAddr) {
 #[test]
 fn haproxy_send_proxy_v2_shows_the_real_client() {
     let haproxy = haproxy_binary();
-    let server = common::start(common::test_config().with_proxy_protocol(true), |_| {
-        echo_addrs
-    });
+    let server = start_echo(common::test_config().with_proxy_protocol(true));
     let mut rig = Rig::new();
     let port = free_port();
-    let config = rig.dir.join("haproxy.cfg");
-    fs::write(
-        &config,
+    let config = rig.write(
+        "haproxy.cfg",
         format!(
             "{HAPROXY_DEFAULTS}
 frontend web
@@ -464,8 +472,7 @@ backend ringpin
 ",
             server.addr()
         ),
-    )
-    .expect("write haproxy.cfg");
+    );
     let proxy = rig.spawn(
         "haproxy",
         Command::new(&haproxy).arg("-f").arg(&config).arg("-db"),
@@ -532,17 +539,11 @@ fn nginx_config_from_deploy_md(port: u16, upstream: SocketAddr, dir: &std::path:
 fn nginx_forwarded_for_shows_the_real_client() {
     let nginx = system_binary("nginx", NGINX);
     let trusted = vec!["127.0.0.1/32".parse().expect("network")];
-    let server = common::start(common::test_config().with_trusted_proxies(trusted), |_| {
-        echo_addrs
-    });
+    let server = start_echo(common::test_config().with_trusted_proxies(trusted));
     let mut rig = Rig::new();
     let port = free_port();
-    let config = rig.dir.join("nginx.conf");
-    fs::write(
-        &config,
-        nginx_config_from_deploy_md(port, server.addr(), &rig.dir),
-    )
-    .expect("write nginx.conf");
+    let nginx_conf = nginx_config_from_deploy_md(port, server.addr(), &rig.dir);
+    let config = rig.write("nginx.conf", nginx_conf);
     let pid = rig.dir.join("nginx.pid");
     let proxy = rig.spawn(
         "nginx",

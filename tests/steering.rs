@@ -32,23 +32,27 @@ fn serving_cpus(addr: std::net::SocketAddr, cpu: usize, count: usize) -> Vec<usi
     .expect("client thread")
 }
 
-fn start(steer: bool) -> ringpin::ServerHandle {
+/// A server on CPUs 0 and 1, steering or not; `None` (the test skipped, and said so) on a
+/// host with fewer than two CPUs.
+fn start(steer: bool) -> Option<ringpin::ServerHandle> {
+    if ringpin::online_cpus().map_or(0, |cpus| cpus.len()) < 2 {
+        eprintln!("skipped: needs two CPUs");
+        return None;
+    }
     let mut config = common::test_config().with_incoming_cpu_steering(steer);
     config.cpus = Some(vec![0, 1]);
-    common::start(config, |_| {
+    Some(common::start(config, |_| {
         |_: Request| async {
             Response::text(current_shard().map_or(usize::MAX, |s| s.cpu).to_string())
         }
-    })
+    }))
 }
 
 #[test]
 fn each_connection_is_served_on_the_cpu_that_received_it() {
-    if ringpin::online_cpus().map_or(0, |cpus| cpus.len()) < 2 {
-        eprintln!("skipped: steering needs two CPUs");
+    let Some(server) = start(true) else {
         return;
-    }
-    let server = start(true);
+    };
     for cpu in [0, 1] {
         let served = serving_cpus(server.addr(), cpu, 40);
         assert!(
@@ -62,11 +66,9 @@ fn each_connection_is_served_on_the_cpu_that_received_it() {
 
 #[test]
 fn without_steering_the_hash_spreads_connections() {
-    if ringpin::online_cpus().map_or(0, |cpus| cpus.len()) < 2 {
-        eprintln!("skipped: needs two CPUs");
+    let Some(server) = start(false) else {
         return;
-    }
-    let server = start(false);
+    };
     // 80 connections from one CPU: the 4-tuple hash puts some on each shard (all 80 on one
     // shard has probability 2^-79).
     let served = serving_cpus(server.addr(), 0, 80);

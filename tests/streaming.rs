@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{connect, start, test_config, Replies};
+use common::{answer_closes, connect, start, test_config, Replies};
 use glommio::timer::Timer;
 use ringpin::middleware::{request_id, timing};
 use ringpin::{get, Event, HandlerExt, Request, Response, Router, Sse};
@@ -41,17 +41,9 @@ fn streaming_router() -> Router {
         .route(
             "/events",
             get(|_r: Request| async {
-                let ticks = futures_lite::stream::unfold(0u32, |i| async move {
-                    if i == 5 {
-                        return None;
-                    }
-                    Timer::new(Duration::from_millis(150)).await;
-                    Some((
-                        Event::data(&format!("tick {i}")).with_id(&i.to_string()),
-                        i + 1,
-                    ))
-                });
-                Sse(ticks)
+                Sse(common::ticks(5, |i| {
+                    Event::data(&format!("tick {i}")).with_id(&i.to_string())
+                }))
             }),
         )
         .route(
@@ -299,24 +291,15 @@ fn streamed_upload_larger_than_the_body_limit() {
 #[test]
 fn streamed_body_errors_reach_the_handler_and_unread_bodies_close() {
     let server = start(test_config(), |_| upload_router());
-    let mut replies = Replies::new(connect(server.addr()));
-    replies.send(
-        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n",
-    );
-    let reply = replies.next().expect("handler's answer");
-    assert_eq!(reply.status, 400, "{}", reply.body_text());
-    assert_eq!(reply.header("connection"), Some("close"));
-    assert!(replies.closed());
+    let bad_chunk =
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n";
+    assert!(answer_closes(server.addr(), bad_chunk, 400).closed());
 
     // A handler that ignores a streamed body: its answer arrives, then the connection closes
     // instead of reading the rest of the body as requests.
-    let mut replies = Replies::new(connect(server.addr()));
-    replies.send(
-        b"POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nGET / HTTP/1.1\r\n",
-    );
-    let reply = replies.next().expect("answer");
-    assert_eq!(reply.status, 202);
-    assert_eq!(reply.header("connection"), Some("close"));
+    let ignored =
+        b"POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nGET / HTTP/1.1\r\n";
+    let _replies = answer_closes(server.addr(), ignored, 202);
 
     // After a fully read streamed body, the connection carries on.
     let mut replies = Replies::new(connect(server.addr()));

@@ -484,14 +484,12 @@ fn certificates_reload_on_request_and_on_file_change() {
     assert_eq!(seen("a.test"), served.a_der);
     // Replaced on disk: the poll sees the new modification time and loads it.
     let (_, _, second) = served.pki.leaf("a", "a.test", "a.test second");
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    while seen("a.test") != second {
-        assert!(
-            Instant::now() < deadline,
-            "the file change was not picked up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_until(
+        CLIENT_TIMEOUT,
+        Duration::from_millis(100),
+        "the file change was not picked up",
+        || seen("a.test") == second,
+    );
     // A broken file: the reload fails and the certificate in use stays.
     fs::write(served.pki.dir.join("b.crt"), "not a certificate").expect("break b");
     assert!(
@@ -644,15 +642,13 @@ fn new_handshakes_are_shed_first_while_the_shard_sheds_requests() {
         "open connections are served"
     );
     // Once the queue is gone, handshakes are taken again.
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
     let config = client_config(&ca, &all_versions());
-    while rust_get(addr, "a.test", config.clone()).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "handshakes refused after the load"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_until(
+        CLIENT_TIMEOUT,
+        Duration::from_millis(100),
+        "handshakes refused after the load",
+        || rust_get(addr, "a.test", config.clone()).is_ok(),
+    );
 }
 
 #[test]

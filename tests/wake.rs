@@ -97,6 +97,11 @@ fn stays_live(config: Config) -> &'static str {
     path
 }
 
+/// The test configuration on the `io` backend with the ring set up as `setup`.
+fn ring_config(io: IoBackend, setup: RingSetup) -> Config {
+    test_config().with_io(io).with_ring_setup(setup)
+}
+
 /// The default: whatever `RINGPIN_IO` names (tests/run.sh runs this file on both paths).
 #[test]
 fn the_default_path_answers_an_idle_connection_at_once() {
@@ -118,17 +123,13 @@ fn the_default_path_answers_an_idle_connection_at_once() {
 
 #[test]
 fn a_coop_taskrun_ring_answers_an_idle_connection_at_once() {
-    let config = test_config()
-        .with_io(IoBackend::Ring)
-        .with_ring_setup(RingSetup::CoopTaskrun);
+    let config = ring_config(IoBackend::Ring, RingSetup::CoopTaskrun);
     assert_eq!(stays_live(config), "ring-coop");
 }
 
 #[test]
 fn an_interrupting_ring_answers_an_idle_connection_at_once() {
-    let config = test_config()
-        .with_io(IoBackend::Ring)
-        .with_ring_setup(RingSetup::Interrupt);
+    let config = ring_config(IoBackend::Ring, RingSetup::Interrupt);
     assert_eq!(stays_live(config), "ring-interrupt");
 }
 
@@ -143,9 +144,7 @@ fn glommio_sockets_answer_an_idle_connection_at_once() {
 /// sockets, and says so in the metrics).
 #[test]
 fn a_defer_taskrun_ring_is_live_or_refused_by_the_probe() {
-    let config = test_config()
-        .with_io(IoBackend::Auto)
-        .with_ring_setup(RingSetup::DeferTaskrun);
+    let config = ring_config(IoBackend::Auto, RingSetup::DeferTaskrun);
     let path = stays_live(config);
     assert!(path == "ring-defer" || path == "glommio", "{path}");
 }

@@ -173,36 +173,25 @@ impl Request {
     }
 }
 
-impl<T: DeserializeOwned> FromRequest for Path<T> {
-    type Rejection = Rejection;
+/// `FromRequest` for the serde wrappers: each is the [`Request`] method that does the same
+/// job, its value wrapped.
+macro_rules! deserialized_by {
+    ($($wrapper:ident: $method:ident, $rejection:ty;)*) => {$(
+        impl<T: DeserializeOwned> FromRequest for $wrapper<T> {
+            type Rejection = $rejection;
 
-    fn from_request(request: &Request) -> Result<Self, Rejection> {
-        request.path_params().map(Path)
-    }
+            fn from_request(request: &Request) -> Result<Self, $rejection> {
+                request.$method().map($wrapper)
+            }
+        }
+    )*};
 }
 
-impl<T: DeserializeOwned> FromRequest for Query<T> {
-    type Rejection = Rejection;
-
-    fn from_request(request: &Request) -> Result<Self, Rejection> {
-        request.query_as().map(Query)
-    }
-}
-
-impl<T: DeserializeOwned> FromRequest for Form<T> {
-    type Rejection = Rejection;
-
-    fn from_request(request: &Request) -> Result<Self, Rejection> {
-        request.form().map(Form)
-    }
-}
-
-impl<T: DeserializeOwned> FromRequest for Json<T> {
-    type Rejection = JsonRejection;
-
-    fn from_request(request: &Request) -> Result<Self, JsonRejection> {
-        request.json().map(Json)
-    }
+deserialized_by! {
+    Path: path_params, Rejection;
+    Query: query_as, Rejection;
+    Form: form, Rejection;
+    Json: json, JsonRejection;
 }
 
 impl<T: Clone + 'static> FromRequest for State<T> {

@@ -120,51 +120,77 @@ mod tests {
         (0..requests).filter(|_| !shedder.admit()).count()
     }
 
+    /// A shedder under the default policy, fed probes on a clock of its own.
+    struct Probes {
+        policy: Shedding,
+        shedder: Shedder,
+        now: Instant,
+    }
+
+    impl Probes {
+        fn new() -> Probes {
+            Probes {
+                policy: Shedding::default(),
+                shedder: Shedder::default(),
+                now: Instant::now(),
+            }
+        }
+
+        /// A probe that waited `delay`, observed now.
+        fn observe(&self, delay: Duration) {
+            self.shedder.observe(delay, self.now, &self.policy);
+        }
+
+        /// Moves the clock on by `by`.
+        fn wait(&mut self, by: Duration) {
+            self.now += by;
+        }
+
+        fn fraction(&self) -> f64 {
+            self.shedder.fraction()
+        }
+    }
+
     #[test]
     fn absorbs_a_burst_shorter_than_the_interval() {
-        let s = Shedding::default();
-        let shedder = Shedder::default();
-        let t0 = Instant::now();
+        let mut p = Probes::new();
         let ms = Duration::from_millis;
-        for i in 0..19 {
-            shedder.observe(ms(20), t0 + ms(5 * i), &s);
+        // 0 ms, 5 ms, ... 90 ms.
+        for _ in 0..19 {
+            p.observe(ms(20));
+            p.wait(ms(5));
         }
-        assert_eq!(shedder.fraction(), 0.0, "95 ms above target is a burst");
-        shedder.observe(ms(1), t0 + ms(96), &s);
-        shedder.observe(ms(20), t0 + ms(100), &s);
-        assert_eq!(
-            shedder.fraction(),
-            0.0,
-            "one good probe starts the interval over"
-        );
-        assert_eq!(refused_of(&shedder, 1000), 0);
+        assert_eq!(p.fraction(), 0.0, "95 ms above target is a burst");
+        p.wait(ms(1));
+        p.observe(ms(1));
+        p.wait(ms(4));
+        p.observe(ms(20));
+        assert_eq!(p.fraction(), 0.0, "one good probe starts the interval over");
+        assert_eq!(refused_of(&p.shedder, 1000), 0);
     }
 
     #[test]
     fn a_standing_queue_raises_the_fraction_until_the_delay_falls() {
-        let s = Shedding::default();
-        let shedder = Shedder::default();
-        let t0 = Instant::now();
+        let mut p = Probes::new();
         let ms = Duration::from_millis;
-        let mut t = t0;
         let mut last = 0.0;
         for _ in 0..40 {
-            shedder.observe(ms(15), t, &s);
-            t += ms(5);
-            assert!(shedder.fraction() >= last);
-            last = shedder.fraction();
+            p.observe(ms(15));
+            p.wait(ms(5));
+            assert!(p.fraction() >= last);
+            last = p.fraction();
         }
         assert!(
             last > 0.3,
             "200 ms at 3x the target sheds a good share ({last})"
         );
         // A delay at the target holds the fraction where it is.
-        shedder.observe(s.target, t, &s);
-        assert_eq!(shedder.fraction(), last);
+        p.observe(p.policy.target);
+        assert_eq!(p.fraction(), last);
         // A drained queue lowers it step by step, to zero.
         let mut probes = 0;
-        while shedder.fraction() > 0.0 {
-            shedder.observe(ms(0), t, &s);
+        while p.fraction() > 0.0 {
+            p.observe(ms(0));
             probes += 1;
             assert!(probes < 1000, "the fraction must reach zero");
         }
@@ -172,22 +198,18 @@ mod tests {
             probes > 1,
             "one good probe does not drop everything at once"
         );
-        assert_eq!(refused_of(&shedder, 1000), 0);
+        assert_eq!(refused_of(&p.shedder, 1000), 0);
     }
 
     #[test]
     fn refusals_are_spread_evenly_at_the_fraction() {
-        let s = Shedding::default();
-        let shedder = Shedder::default();
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        let mut t = t0;
-        while shedder.fraction() < 0.5 {
-            shedder.observe(ms(25), t, &s);
-            t += ms(5);
+        let mut p = Probes::new();
+        while p.fraction() < 0.5 {
+            p.observe(Duration::from_millis(25));
+            p.wait(Duration::from_millis(5));
         }
-        let fraction = shedder.fraction();
-        let refused = refused_of(&shedder, 10_000);
+        let fraction = p.fraction();
+        let refused = refused_of(&p.shedder, 10_000);
         let expected = fraction * 10_000.0;
         assert!(
             (refused as f64 - expected).abs() <= 1.0,
@@ -202,12 +224,11 @@ mod tests {
 
     #[test]
     fn one_huge_stall_counts_as_a_bounded_error() {
-        let s = Shedding::default();
-        let shedder = Shedder::default();
-        let t0 = Instant::now();
-        shedder.observe(Duration::from_millis(6), t0, &s);
-        shedder.observe(Duration::from_secs(10), t0 + s.interval, &s);
-        let most = GAIN_PER_SEC * s.probe_every.as_secs_f64() * MAX_ERROR;
-        assert!(shedder.fraction() <= most + 1e-9);
+        let mut p = Probes::new();
+        p.observe(Duration::from_millis(6));
+        p.wait(p.policy.interval);
+        p.observe(Duration::from_secs(10));
+        let most = GAIN_PER_SEC * p.policy.probe_every.as_secs_f64() * MAX_ERROR;
+        assert!(p.fraction() <= most + 1e-9);
     }
 }

@@ -11,8 +11,11 @@
 #![allow(clippy::duplicate_mod)]
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use ringpin::{Config, Handler, ServerHandle, ShardInfo};
+use futures_lite::Stream;
+use glommio::timer::Timer;
+use ringpin::{Config, Event, Handler, ServerHandle, ShardInfo};
 
 pub mod binary;
 pub mod replay;
@@ -22,7 +25,7 @@ pub mod wire;
 #[allow(unused_imports)]
 pub use binary::hello_binary;
 #[allow(unused_imports)]
-pub use wire::{connect, exchange, read_until_close, Replies, Reply};
+pub use wire::{answer_closes, connect, exchange, read_until_close, Replies, Reply};
 
 #[path = "../../examples/hello.rs"]
 #[allow(dead_code)]
@@ -67,4 +70,26 @@ where
     ringpin::Server::new(config)
         .serve(factory)
         .expect("server starts")
+}
+
+/// `count` Server-Sent Events, `event(0)`, `event(1)` ..., the first after 150 ms and each
+/// next 150 ms later: slow enough that a client sees them arrive one by one.
+pub fn ticks(count: u32, event: fn(u32) -> Event) -> impl Stream<Item = Event> {
+    futures_lite::stream::unfold(0, move |i| async move {
+        if i == count {
+            return None;
+        }
+        Timer::new(Duration::from_millis(150)).await;
+        Some((event(i), i + 1))
+    })
+}
+
+/// Asks `done` every `every` until it says yes; panics with `what` once `within` has passed
+/// without it.
+pub fn wait_until(within: Duration, every: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(every);
+    }
 }

@@ -335,6 +335,17 @@ impl Replies {
     }
 }
 
+/// Sends `request` on a new connection and reads the first response, which must have
+/// `status` and `Connection: close`; returns the connection, for what follows.
+pub fn answer_closes(addr: SocketAddr, request: &[u8], status: u16) -> Replies {
+    let mut replies = Replies::new(connect(addr));
+    replies.send(request);
+    let reply = replies.next().expect("a response");
+    assert_eq!(reply.status, status, "{}", reply.body_text());
+    assert_eq!(reply.header("connection"), Some("close"));
+    replies
+}
+
 /// Sends `request` on a new connection, in one write, and returns the first response.
 pub fn exchange(addr: SocketAddr, request: &[u8]) -> Option<Reply> {
     let mut replies = Replies::new(connect(addr));

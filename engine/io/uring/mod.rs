@@ -38,6 +38,7 @@ use glommio::timer::Timer;
 use crate::config::RingSetup;
 
 pub(crate) use driver::Driver;
+use driver::Inner;
 use slot::{End, Recv, Send};
 
 /// Oldest kernel with everything the ring uses: multishot receive (6.0), provided-buffer
@@ -308,14 +309,10 @@ impl RingConn {
         output: &mut BytesMut,
         timeout: Duration,
     ) -> io::Result<()> {
-        {
-            let mut inner = self.driver.inner.borrow_mut();
-            if inner.slot(self.index, self.generation).is_none() {
-                return Err(io::Error::other("ring slot lost"));
-            }
-            inner.send(self.index, std::mem::take(output))?;
-        }
-        self.finish_send(output, timeout).await
+        let send = |inner: &mut Inner, index, output: &mut BytesMut| {
+            inner.send(index, std::mem::take(output))
+        };
+        self.queue_send(output, timeout, send).await
     }
 
     /// Waits until the socket has room for more (`POLLOUT`, on the ring), at most
@@ -327,14 +324,26 @@ impl RingConn {
         scratch: &mut BytesMut,
         timeout: Duration,
     ) -> io::Result<()> {
+        let wait = |inner: &mut Inner, index, _: &mut BytesMut| inner.wait_writable(index);
+        self.queue_send(scratch, timeout, wait).await
+    }
+
+    /// Queues a send (or a wait for room) on this connection's slot with `queue`, if the
+    /// slot is still its own, and waits for it with [`RingConn::finish_send`].
+    async fn queue_send(
+        &self,
+        output: &mut BytesMut,
+        timeout: Duration,
+        queue: impl FnOnce(&mut Inner, u32, &mut BytesMut) -> io::Result<()>,
+    ) -> io::Result<()> {
         {
             let mut inner = self.driver.inner.borrow_mut();
             if inner.slot(self.index, self.generation).is_none() {
                 return Err(io::Error::other("ring slot lost"));
             }
-            inner.wait_writable(self.index)?;
+            queue(&mut inner, self.index, output)?;
         }
-        self.finish_send(scratch, timeout).await
+        self.finish_send(output, timeout).await
     }
 
     /// Waits for the send (or the wait for room) just queued; gives its buffer back empty.

@@ -186,12 +186,8 @@ impl TlsConn {
         }
         let deadline = Instant::now() + timeout;
         loop {
-            let n = self.decrypt(input)?;
-            if n > 0 {
+            if let Some(n) = self.plaintext_ready(input)? {
                 return Ok(n);
-            }
-            if self.eof {
-                return Ok(0);
             }
             self.send_records(deadline.saturating_duration_since(Instant::now()))
                 .await?;
@@ -217,12 +213,8 @@ impl TlsConn {
             return self.inner.read_now(input, wants);
         }
         loop {
-            let n = self.decrypt(input)?;
-            if n > 0 {
+            if let Some(n) = self.plaintext_ready(input)? {
                 return Ok(n);
-            }
-            if self.eof {
-                return Ok(0);
             }
             if self.inner.read_now(&mut self.rx, self.buffer_bytes)? == 0 {
                 self.eof = true;
@@ -263,6 +255,18 @@ impl TlsConn {
             }
         }
         self.inner.shutdown(how).await
+    }
+
+    /// Decrypts what has been read: `Some(n)` when `n` plaintext bytes were added to
+    /// `input`, `Some(0)` when none were and the stream has ended, `None` when more
+    /// ciphertext must be read first.
+    fn plaintext_ready(&mut self, input: &mut BytesMut) -> io::Result<Option<usize>> {
+        let n = self.decrypt(input)?;
+        Ok(match n {
+            0 if self.eof => Some(0),
+            0 => None,
+            n => Some(n),
+        })
     }
 
     /// Gives rustls the ciphertext read so far and moves the plaintext it yields into
