@@ -499,7 +499,12 @@ fn split_host_port(value: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 
 /// Bytes of a `reg-name` or IPv4 address: unreserved, pct-encoded, sub-delims
 /// (RFC 3986 §3.2.2). No `:`, `@`, `[`, `]`, `/`, `?`, `#`.
+#[inline]
 fn is_reg_name_byte(b: u8) -> bool {
+    REG_NAME[usize::from(b)]
+}
+
+const fn reg_name(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
@@ -521,11 +526,34 @@ fn is_reg_name_byte(b: u8) -> bool {
         )
 }
 
+/// A byte class as a 256-entry table, built at compile time from its `const fn`: the
+/// checks that run over every byte of a target or a `Host` value are one load each.
+macro_rules! byte_table {
+    ($class:ident) => {{
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = $class(b as u8);
+            b += 1;
+        }
+        table
+    }};
+}
+
+static REG_NAME: [bool; 256] = byte_table!(reg_name);
+static TARGET: [bool; 256] = byte_table!(target_byte);
+static TOKEN: [bool; 256] = byte_table!(tchar);
+
 /// Visible ASCII except `#` (fragments are never sent), `\` (no URI holds it; some
 /// servers and file systems read it as `/`) and the bytes httparse already refuses.
 /// Non-ASCII must be percent-encoded (RFC 3986 §2.1): refused, where httparse accepts it.
+#[inline]
 fn is_target_byte(b: u8) -> bool {
-    (0x21..=0x7e).contains(&b) && b != b'#' && b != b'\\'
+    TARGET[usize::from(b)]
+}
+
+const fn target_byte(b: u8) -> bool {
+    b >= 0x21 && b <= 0x7e && b != b'#' && b != b'\\'
 }
 
 /// `%00`, `%0D` or `%0A` anywhere in the target: a NUL, CR or LF once decoded, which
@@ -623,7 +651,12 @@ pub(crate) fn trim_ows(mut value: &[u8]) -> &[u8] {
 }
 
 /// `tchar` (RFC 9110 §5.6.2).
+#[inline]
 pub(crate) fn is_token_byte(b: u8) -> bool {
+    TOKEN[usize::from(b)]
+}
+
+const fn tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

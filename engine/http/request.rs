@@ -200,8 +200,19 @@ impl Request {
     }
 
     /// The method, e.g. `GET`.
+    #[inline]
     pub fn method(&self) -> &str {
-        self.text(self.parts.method)
+        // The common methods without a UTF-8 check: a handler's router asks on every request.
+        match self.parts.method.slice(&self.head) {
+            b"GET" => "GET",
+            b"HEAD" => "HEAD",
+            b"POST" => "POST",
+            b"PUT" => "PUT",
+            b"DELETE" => "DELETE",
+            b"PATCH" => "PATCH",
+            b"OPTIONS" => "OPTIONS",
+            _ => self.text(self.parts.method),
+        }
     }
 
     /// The request-target exactly as sent (origin, absolute, authority or asterisk form).
@@ -211,6 +222,7 @@ impl Request {
 
     /// The path of the target, still percent-encoded; `/` for an absolute-form target with an
     /// empty path.
+    #[inline]
     pub fn path(&self) -> &str {
         if self.parts.path.is_empty() {
             "/"

@@ -99,6 +99,7 @@ impl fmt::Debug for Response {
 impl Response {
     /// An empty response with `status`: a number (`404`) or an
     /// [`http::StatusCode`](crate::StatusCode) (`StatusCode::NOT_FOUND`).
+    #[inline]
     pub fn new(status: impl IntoStatus) -> Response {
         Response {
             status: status.into_status(),
@@ -165,6 +166,7 @@ impl Response {
     }
 
     /// `200 OK`, `text/plain; charset=utf-8`.
+    #[inline]
     pub fn text(body: impl Into<Bytes>) -> Response {
         Response::new(200)
             .with_content_type("text/plain; charset=utf-8")
@@ -179,6 +181,7 @@ impl Response {
     }
 
     /// `200 OK` with a body that is already JSON, `application/json`.
+    #[inline]
     pub fn json_bytes(body: impl Into<Bytes>) -> Response {
         Response::new(200)
             .with_content_type("application/json")
@@ -194,18 +197,21 @@ impl Response {
     }
 
     /// Sets the status code (a number or a [`StatusCode`](crate::StatusCode)).
+    #[inline]
     pub fn with_status(mut self, status: impl IntoStatus) -> Response {
         self.status = status.into_status();
         self
     }
 
     /// Sets `Content-Type`.
+    #[inline]
     pub fn with_content_type(mut self, value: &'static str) -> Response {
         self.content_type = Some(Bytes::from_static(value.as_bytes()));
         self
     }
 
     /// Sets the body.
+    #[inline]
     pub fn with_body(mut self, body: impl Into<Bytes>) -> Response {
         self.body = body.into();
         if let Some(extras) = &mut self.extras {
