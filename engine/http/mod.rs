@@ -15,3 +15,4 @@ pub(crate) mod proxy_protocol;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod session;
+pub(crate) mod timing;

@@ -22,6 +22,7 @@ use crate::http::origin::Origin;
 use crate::http::proxy_protocol::{parse_proxy_header, ProxyHeader};
 use crate::http::request::Request;
 use crate::http::response::{BodyStream, FileBody, Response};
+use crate::http::timing::Run;
 use crate::ops::metrics::ShardMetrics;
 use crate::ops::shedding::Shedder;
 use crate::server::pool;
@@ -174,18 +175,6 @@ struct Dispatched {
     meta: RequestMeta,
     bytes_in: usize,
     output_before: usize,
-}
-
-/// Requests answered back to back with no wait between them, timed together: one clock
-/// read ends the run, and each request's service time is the run's mean. The histograms
-/// count microseconds, and a request answered without a wait takes well under one, so the
-/// mean hides nothing they could show, while a clock read per request was 4 % of a
-/// pipelining shard's CPU. A request whose handler waits is timed on its own.
-struct Run {
-    /// When the run's first request began (its head about to be parsed).
-    start: Instant,
-    /// Requests answered in the run so far.
-    requests: u32,
 }
 
 /// What a request's response framing depends on, noted before the handler takes it.
@@ -349,10 +338,7 @@ impl Session {
             // future would hold the request twice more (its argument and the local it is
             // moved to) beside the handler's future (tests: the connection future's size).
             if run.is_none() && self.metrics.is_some() && !self.input.is_empty() {
-                run = Some(Run {
-                    start: Instant::now(),
-                    requests: 0,
-                });
+                run = Some(Run::starting(Instant::now()));
             }
             let (call, summary, route, dispatched) = match self.decode_next(handler, draining) {
                 Next::Call(request, dispatched) => {
@@ -371,7 +357,7 @@ impl Session {
                             self.respond(dispatched.meta, response, draining);
                             self.count(&dispatched, status);
                             if let Some(run) = &mut run {
-                                run.requests += 1;
+                                run.answered();
                             }
                             answered += 1;
                             continue;
@@ -380,7 +366,7 @@ impl Session {
                 }
                 Next::Answered => {
                     if let Some(run) = &mut run {
-                        run.requests += 1;
+                        run.answered();
                     }
                     answered += 1;
                     continue;
@@ -411,42 +397,20 @@ impl Session {
                 (Some(paused), Some(before)) => {
                     // The run before it ended where it began to wait (its parse and first
                     // poll, well under a microsecond, counted in the run's time).
-                    self.time_run(before, paused);
+                    before.record(self.metrics.as_ref(), self.input_at, paused);
                     let now = Instant::now();
-                    self.time_run(
-                        &Run {
-                            start: paused,
-                            requests: 1,
-                        },
-                        now,
-                    );
-                    run = Some(Run {
-                        start: now,
-                        requests: 0,
-                    });
+                    Run::alone(paused).record(self.metrics.as_ref(), self.input_at, now);
+                    run = Some(Run::starting(now));
                 }
-                (_, Some(run)) => run.requests += 1,
+                (_, Some(run)) => run.answered(),
                 (_, None) => {}
             }
             answered += 1;
         }
         if let Some(run) = &run {
-            self.time_run(run, Instant::now());
+            run.record(self.metrics.as_ref(), self.input_at, Instant::now());
         }
         answered
-    }
-
-    /// Records the times of `run`'s requests (with metrics), the run ending at `end`.
-    fn time_run(&self, run: &Run, end: Instant) {
-        let (Some(m), Some(requests)) = (&self.metrics, std::num::NonZeroU32::new(run.requests))
-        else {
-            return;
-        };
-        let each = end.saturating_duration_since(run.start) / requests.get();
-        let queued = self
-            .input_at
-            .map_or(Duration::ZERO, |at| run.start.saturating_duration_since(at));
-        m.run_timed(requests.get(), each, queued);
     }
 
     /// Counts and logs a caught handler panic on `route` (the router's pattern, if one
@@ -807,52 +771,5 @@ impl Session {
     pub(crate) fn input_for_read(&mut self) -> (&mut BytesMut, usize) {
         let wants = self.decoder.wants(self.input.len());
         (&mut self.input, wants)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ops::metrics::Metrics;
-
-    /// A batch answered without waits is timed as one run (one clock read for all of it):
-    /// every request is counted and timed once, each with the run's mean, and a handler
-    /// that waits is timed on its own, not averaged with the requests around it.
-    #[test]
-    fn runs_time_every_request_once_and_a_wait_alone() {
-        let metrics = Metrics::new();
-        let shard = metrics.register_shard(0, 0);
-        let mut session = Session::new(&Limits::default());
-        session.set_metrics(shard.clone());
-        session.note_input_at(Instant::now());
-        for path in ["/a", "/spin", "/wait", "/b"] {
-            session.receive(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
-        }
-        let handler = |request: Request| async move {
-            match request.path() {
-                "/spin" => {
-                    let began = Instant::now();
-                    while began.elapsed() < Duration::from_millis(3) {}
-                }
-                "/wait" => {
-                    futures_lite::future::yield_now().await;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                _ => {}
-            }
-            Response::text("ok")
-        };
-        let answered = futures_lite::future::block_on(session.answer(&handler, false));
-        assert_eq!(answered, 4);
-        shard.publish();
-        let total = metrics.snapshot().total;
-        assert_eq!(total.counters.requests_in_class(200), 4);
-        let service = total.service_time;
-        assert_eq!(service.count, 4, "{service:?}");
-        // `/a` and `/spin` share their run's 3 ms; `/wait` is alone past its 5 ms sleep.
-        assert!(service.max >= Duration::from_millis(5), "{service:?}");
-        assert!(service.sum >= Duration::from_millis(8), "{service:?}");
-        assert!(service.sum < Duration::from_millis(500), "{service:?}");
-        assert_eq!(total.queue_delay.count, 4);
     }
 }
