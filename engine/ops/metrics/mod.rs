@@ -597,16 +597,8 @@ impl ShardMetrics {
         service: Duration,
         queued: Duration,
     ) {
-        let (service, queued) = (micros(service), micros(queued));
-        self.count(|c| {
-            c.requests[class_index(status)] += 1;
-            c.bytes_in = c.bytes_in.saturating_add(bytes_in as u64);
-            c.bytes_out = c.bytes_out.saturating_add(bytes_out as u64);
-            c.service_us = c.service_us.saturating_add(service);
-            c.queue_us = c.queue_us.saturating_add(queued);
-        });
-        self.local.service.borrow_mut().saturating_record(service);
-        self.local.queue.borrow_mut().saturating_record(queued);
+        self.request_counted(status, bytes_in, bytes_out);
+        self.run_timed(1, service, queued);
     }
 
     /// A response was produced whose times come later, with those of its run
